@@ -1,0 +1,1 @@
+"""Image augmentation (Deep Image §4.1), installed as minwa.augment."""

@@ -1,0 +1,1 @@
+"""Command line: the minwa sub-commands and minwa-launch, installed as minwa.launch."""

@@ -1,0 +1,215 @@
+"""Job configuration: YAML files with ``model:``, ``solver:``, ``data:`` and ``train:``.
+
+Everything is validated before any compute (layer types, blob wiring, shapes,
+solver values), each problem reported once with the layer and field it concerns.
+``model:`` may also name a Caffe ``.prototxt`` net and ``solver:`` a solver prototxt.
+"""
+import copy
+import os
+
+import yaml
+
+from .errors import ConfigError
+from .solver import normalize_solver_config
+
+JOB_KEYS = ("name", "seed", "model", "solver", "data", "train", "parallel", "augment")
+
+#: ``train:`` block defaults (how a job runs, beyond Caffe's solver fields)
+TRAIN_DEFAULTS = {
+    "run_dir": None,          # default runs/<name>
+    "dtype": "float32",
+    "progress": True,         # progress bar on rank 0
+    "keep_checkpoints": 3,
+    "on_nan": "stop",         # stop | skip
+    "timeline": None,
+}
+
+
+class Job:
+    """A validated job: the dicts of each block plus where it came from."""
+
+    def __init__(self, raw, path=None, text=None):
+        self.raw = raw
+        self.path = path
+        self.text = text if text is not None else yaml.safe_dump(raw, sort_keys=False)
+        self.name = str(raw.get("name") or (os.path.splitext(os.path.basename(path))[0] if path else "job"))
+        self.seed = int(raw.get("seed", 0))
+        self.model = raw["model"]
+        self.solver = raw["solver"]
+        self.data = raw.get("data") or {}
+        self.train = raw["train"]
+        self.parallel = raw.get("parallel") or {}
+        self.data_hint = raw.get("_data_hint") or {}
+
+    @property
+    def run_dir(self):
+        return self.train.get("run_dir") or os.path.join("runs", self.name)
+
+    def __repr__(self):
+        return f"Job({self.name!r}, {len(self.model['layers'])} layers, solver={self.solver['type']})"
+
+
+def parse_override(text):
+    """'a.b.c=value' -> ('a.b.c', value parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. solver.base_lr=0.01")
+    key, value = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {text!r}: empty key")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: value is not valid YAML ({exc})") from None
+
+
+def apply_overrides(raw, overrides):
+    """Set dotted keys (``{"solver.base_lr": 0.01}`` or ``["solver.base_lr=0.01"]``)."""
+    if not overrides:
+        return raw
+    if isinstance(overrides, (list, tuple)):
+        overrides = dict(parse_override(o) for o in overrides)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = _list_item(node, part, parts[:i + 1])
+                continue
+            if part not in node or node[part] is None:
+                node[part] = {}
+            if not isinstance(node[part], (dict, list)):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a mapping")
+            node = node[part]
+        last = parts[-1]
+        if isinstance(node, list):
+            raise ConfigError(f"--set {key}: cannot replace a list item, set a field inside it")
+        node[last] = value
+    return raw
+
+
+def _list_item(items, part, where):
+    """A list element by index or by its 'name' (model.layers.conv1.convolution_param...)."""
+    if part.isdigit() and int(part) < len(items):
+        return items[int(part)]
+    for item in items:
+        if isinstance(item, dict) and item.get("name") == part:
+            return item
+    raise ConfigError(f"--set: {'.'.join(where)}: no list item with index or name {part!r}")
+
+
+def load_config(path_or_dict, overrides=None, validate=True):
+    """Read a YAML job (or a Caffe net .prototxt), apply overrides, validate, return a Job."""
+    path, text = None, None
+    if isinstance(path_or_dict, dict):
+        raw = copy.deepcopy(path_or_dict)
+    else:
+        path = str(path_or_dict)
+        if not os.path.exists(path):
+            raise ConfigError(f"config file {path!r} does not exist")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if path.endswith(".prototxt"):
+            raw = {"name": os.path.splitext(os.path.basename(path))[0], "model": path}
+        else:
+            try:
+                raw = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping with model:, solver:, data:")
+    raw = apply_overrides(raw, overrides)
+    raw = normalize_job(raw, base_dir=os.path.dirname(os.path.abspath(path)) if path else os.getcwd())
+    job = Job(raw, path=path, text=text)
+    if validate:
+        validate_job(job)
+    return job
+
+
+def _resolve(base_dir, value):
+    if os.path.isabs(value) or os.path.exists(value):
+        return value
+    candidate = os.path.join(base_dir, value)
+    return candidate if os.path.exists(candidate) else value
+
+
+def normalize_job(raw, base_dir="."):
+    unknown = sorted(set(raw) - set(JOB_KEYS) - {"_data_hint"})
+    if unknown:
+        raise ConfigError(f"job: unknown top-level key(s) {', '.join(unknown)}; known: {', '.join(JOB_KEYS)}")
+    if "model" not in raw:
+        raise ConfigError("job: missing 'model' (a list of layers, or the path of a .prototxt/.yaml net)")
+    model = raw["model"]
+    if isinstance(model, str):
+        model = _load_model_file(_resolve(base_dir, model), raw)
+    if isinstance(model, list):
+        model = {"layers": model}
+    if not isinstance(model, dict) or not isinstance(model.get("layers", model.get("layer")), list):
+        raise ConfigError("model: expected a mapping with a 'layers' list")
+    if "layer" in model and "layers" not in model:
+        model["layers"] = model.pop("layer")
+    raw["model"] = model
+    solver = raw.get("solver") or {}
+    if isinstance(solver, str):
+        solver = _load_solver_file(_resolve(base_dir, solver))
+    if not isinstance(solver, dict):
+        raise ConfigError("solver: expected a mapping of Caffe solver fields")
+    raw["solver"] = normalize_solver_config(solver)
+    train = dict(TRAIN_DEFAULTS)
+    given = raw.get("train") or {}
+    if not isinstance(given, dict):
+        raise ConfigError("train: expected a mapping")
+    unknown = sorted(set(given) - set(TRAIN_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"train: unknown key(s) {', '.join(unknown)}; known: {', '.join(TRAIN_DEFAULTS)}")
+    train.update(given)
+    if train["on_nan"] not in ("stop", "skip"):
+        raise ConfigError(f"train.on_nan {train['on_nan']!r}: expected stop or skip")
+    raw["train"] = train
+    data = raw.get("data") or {}
+    if not isinstance(data, dict):
+        raise ConfigError("data: expected a mapping")
+    if "augment" in raw and "augment" not in data:
+        data["augment"] = raw.pop("augment")
+    raw["data"] = data
+    if not isinstance(raw.get("parallel") or {}, dict):
+        raise ConfigError("parallel: expected a mapping")
+    return raw
+
+
+def _load_model_file(path, raw):
+    if not os.path.exists(path):
+        raise ConfigError(f"model: file {path!r} does not exist")
+    if path.endswith(".prototxt"):
+        from .prototxt import net_from_prototxt  # noqa: PLC0415 - only for Caffe files
+
+        model, hint = net_from_prototxt(path)
+        raw.setdefault("_data_hint", hint or {})
+        return model
+    with open(path, encoding="utf-8") as f:
+        try:
+            loaded = yaml.safe_load(f)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return loaded.get("model", loaded) if isinstance(loaded, dict) else loaded
+
+
+def _load_solver_file(path):
+    if not os.path.exists(path):
+        raise ConfigError(f"solver: file {path!r} does not exist")
+    if path.endswith(".prototxt"):
+        from .prototxt import solver_from_prototxt  # noqa: PLC0415
+
+        return solver_from_prototxt(path)
+    with open(path, encoding="utf-8") as f:
+        loaded = yaml.safe_load(f)
+    return loaded.get("solver", loaded) if isinstance(loaded, dict) else loaded
+
+
+def validate_job(job):
+    """Build the TRAIN and TEST nets shape-only: wiring and shape errors surface here."""
+    from .net import Net  # noqa: PLC0415 - net imports layers; keep config importable alone
+
+    for phase in ("TRAIN", "TEST"):
+        Net(job.model, phase=phase, dtype=job.train["dtype"], init=False)
+    return job

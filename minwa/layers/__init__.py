@@ -1,0 +1,16 @@
+"""minwa's layers, registered under Caffe's type names; importing this registers them all."""
+from . import (  # noqa: F401 - imported for their @register side effect
+    accuracy,
+    flatten,
+    inner_product,
+    input,
+    relu,
+    softmax,
+    softmax_with_loss,
+    split,
+)
+from .layer import Layer
+from .param import Param
+from .registry import known_types, layer_class, register
+
+__all__ = ["Layer", "Param", "register", "layer_class", "known_types"]

@@ -1,0 +1,80 @@
+"""Small helpers shared by the layer files: option parsing and gradient plumbing."""
+
+
+def count(shape, start=0, end=None):
+    """Product of ``shape[start:end]`` (Caffe's Blob::count)."""
+    n = 1
+    for d in tuple(shape)[start:end]:
+        n *= int(d)
+    return n
+
+
+def canonical_axis(layer, axis, ndim, field="axis"):
+    """A non-negative axis index, or a clear error naming the layer and field."""
+    try:
+        axis = int(axis)
+    except (TypeError, ValueError):
+        raise layer.error(f"expected an integer axis, got {axis!r}", field) from None
+    if not -ndim <= axis < ndim:
+        raise layer.error(f"axis {axis} is out of range for a {ndim}-d blob", field)
+    return axis % ndim
+
+
+def number(layer, key, default, kind=float, minimum=None, above=None):
+    """``<type>_param.key`` converted to ``kind`` and range-checked."""
+    value = layer.option(key, default)
+    try:
+        value = kind(value)
+    except (TypeError, ValueError):
+        raise layer.error(f"expected a number, got {value!r}", key) from None
+    if kind is int and isinstance(layer.option(key, default), float) and layer.option(key) != int(value):
+        raise layer.error(f"expected an integer, got {layer.option(key)!r}", key)
+    if minimum is not None and value < minimum:
+        raise layer.error(f"must be >= {minimum}, got {value}", key)
+    if above is not None and value <= above:
+        raise layer.error(f"must be > {above}, got {value}", key)
+    return value
+
+
+def boolean(layer, key, default):
+    value = layer.option(key, default)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off"):
+            return False
+        raise layer.error(f"expected true or false, got {value!r}", key)
+    return bool(value)
+
+
+def choice(layer, key, default, allowed):
+    """An enum field (Caffe writes them in capitals, e.g. pool: MAX)."""
+    value = layer.option(key, default)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(allowed):
+        return allowed[value]  # prototxt enums may arrive as their numbers
+    text = str(value).upper()
+    if text not in allowed:
+        raise layer.error(f"expected one of {', '.join(allowed)}, got {value!r}", key)
+    return text
+
+
+def filler_spec(layer, key, default):
+    """A filler mapping (``weight_filler`` etc.), with Caffe's default when absent."""
+    value = layer.option(key)
+    if value is None:
+        return dict(default)
+    if not isinstance(value, dict):
+        raise layer.error(f"expected a filler mapping like {{type: gaussian, std: 0.01}}, got {value!r}", key)
+    return dict(value)
+
+
+def zeros_like_top(xp, grad, shape, dtype):
+    """``grad`` or zeros when the Net passed None for an unused top."""
+    return xp.zeros(shape, dtype=dtype) if grad is None else grad
+
+
+def shape_error(layer, message):
+    from ..errors import ShapeError
+
+    return ShapeError(f"layer {layer.name!r} ({layer.type}): {message}")

@@ -1,0 +1,228 @@
+"""Solver: Caffe's SGD (with Nesterov and Adam variants) and its learning-rate policies.
+
+The update arithmetic lives in an ``UpdateRule`` that works on any arrays, so the
+data-parallel code can apply it to one rank's slice of a flat gradient bucket
+(``lr_mult``/``decay_mult`` may then be per-element arrays). The solver itself
+never talks to MPI.
+"""
+import math
+
+import numpy
+
+from . import backend
+from .errors import ConfigError
+
+LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
+SOLVER_TYPES = ("SGD", "Nesterov", "Adam")
+
+#: Caffe SolverParameter fields minwa reads, with Caffe's defaults.
+SOLVER_DEFAULTS = {
+    "type": "SGD", "base_lr": 0.01, "momentum": 0.0, "momentum2": 0.999, "delta": 1e-8,
+    "weight_decay": 0.0, "regularization_type": "L2", "lr_policy": "fixed", "gamma": 0.1, "power": 1.0,
+    "stepsize": 0, "stepvalue": [], "max_iter": 1000, "test_interval": 0, "test_iter": 0,
+    "test_initialization": True, "display": 100, "snapshot": 0, "snapshot_prefix": "", "random_seed": 0,
+    "clip_gradients": -1.0, "average_loss": 1, "snapshot_format": "HDF5",
+}
+
+
+def normalize_solver_config(cfg):
+    """Fill Caffe's defaults and validate; raises ConfigError naming the field."""
+    cfg = dict(cfg or {})
+    if "solver_type" in cfg and "type" not in cfg:
+        cfg["type"] = cfg.pop("solver_type")
+    unknown = sorted(set(cfg) - set(SOLVER_DEFAULTS) - {"solver_type", "net", "solver_mode", "device_id",
+                                                        "iter_size", "test_compute_loss", "lr_mult"})
+    if unknown:
+        raise ConfigError(f"solver: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(SOLVER_DEFAULTS))}")
+    out = dict(SOLVER_DEFAULTS)
+    out.update(cfg)
+    kind = {t.lower(): t for t in SOLVER_TYPES}.get(str(out["type"]).lower())
+    if kind is None:
+        raise ConfigError(f"solver.type {out['type']!r}: expected one of {', '.join(SOLVER_TYPES)}")
+    out["type"] = kind
+    if out["lr_policy"] not in LR_POLICIES:
+        raise ConfigError(f"solver.lr_policy {out['lr_policy']!r}: expected one of {', '.join(LR_POLICIES)}")
+    for key in ("base_lr", "momentum", "momentum2", "delta", "weight_decay", "gamma", "power", "clip_gradients"):
+        try:
+            out[key] = float(out[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"solver.{key}: expected a number, got {out[key]!r}") from None
+    for key in ("stepsize", "max_iter", "test_interval", "test_iter", "display", "snapshot", "random_seed",
+                "average_loss"):
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, float) and value.is_integer()):
+            raise ConfigError(f"solver.{key}: expected a whole number, got {value!r}")
+        out[key] = int(value)
+        if out[key] < 0:
+            raise ConfigError(f"solver.{key}: must be >= 0, got {value}")
+    if out["base_lr"] <= 0:
+        raise ConfigError(f"solver.base_lr: must be > 0, got {out['base_lr']}")
+    if not 0.0 <= out["momentum"] < 1.0:
+        raise ConfigError(f"solver.momentum: must be in [0, 1), got {out['momentum']}")
+    if out["weight_decay"] < 0:
+        raise ConfigError(f"solver.weight_decay: must be >= 0, got {out['weight_decay']}")
+    if out["lr_policy"] == "step" and out["stepsize"] <= 0:
+        raise ConfigError("solver.stepsize: lr_policy 'step' needs stepsize > 0")
+    stepvalue = out["stepvalue"]
+    out["stepvalue"] = [int(v) for v in (stepvalue if isinstance(stepvalue, (list, tuple)) else [stepvalue])]
+    if out["stepvalue"] != sorted(out["stepvalue"]):
+        raise ConfigError(f"solver.stepvalue: must be increasing, got {out['stepvalue']}")
+    if str(out["regularization_type"]).upper() not in ("L1", "L2"):
+        raise ConfigError(f"solver.regularization_type {out['regularization_type']!r}: expected L1 or L2")
+    return out
+
+
+def learning_rate(cfg, it):
+    """Caffe's SGDSolver::GetLearningRate for iteration ``it``."""
+    base, policy, gamma, power = cfg["base_lr"], cfg["lr_policy"], cfg["gamma"], cfg["power"]
+    if policy == "fixed":
+        return base
+    if policy == "step":
+        return base * gamma ** (it // cfg["stepsize"])
+    if policy == "exp":
+        return base * gamma ** it
+    if policy == "inv":
+        return base * (1.0 + gamma * it) ** (-power)
+    if policy == "multistep":
+        return base * gamma ** sum(1 for v in cfg["stepvalue"] if it >= v)
+    if policy == "poly":
+        return base * (1.0 - it / float(cfg["max_iter"])) ** power
+    if policy == "sigmoid":
+        return base / (1.0 + math.exp(-gamma * (it - cfg["stepsize"])))
+    raise ConfigError(f"solver.lr_policy {policy!r} is not supported")
+
+
+class UpdateRule:
+    """One optimiser's arithmetic on arrays: ``apply`` mutates data and state in place."""
+
+    state_names = ()
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def init_state(self, data):
+        xp = backend.xp_of(data)
+        return {name: xp.zeros_like(data) for name in self.state_names}
+
+    def regularize(self, data, grad, decay):
+        """Caffe's Regularize: weight decay folded into the gradient."""
+        if self.cfg["weight_decay"] == 0:
+            return grad
+        xp = backend.xp_of(data)
+        if str(self.cfg["regularization_type"]).upper() == "L1":
+            return grad + decay * xp.sign(data)
+        return grad + decay * data
+
+    def apply(self, data, grad, state, lr, lr_mult=1.0, decay_mult=1.0, it=0):
+        raise NotImplementedError
+
+
+class SGDRule(UpdateRule):
+    """history = momentum*history + lr*lr_mult*(grad + wd*decay_mult*w); w -= history."""
+
+    state_names = ("history",)
+
+    def apply(self, data, grad, state, lr, lr_mult=1.0, decay_mult=1.0, it=0):
+        grad = self.regularize(data, grad, self.cfg["weight_decay"] * decay_mult)
+        history = state["history"]
+        history *= self.cfg["momentum"]
+        history += (lr * lr_mult) * grad
+        data -= history
+
+
+class NesterovRule(UpdateRule):
+    """Caffe's Nesterov: w -= (1+m)*h_new - m*h_old."""
+
+    state_names = ("history",)
+
+    def apply(self, data, grad, state, lr, lr_mult=1.0, decay_mult=1.0, it=0):
+        grad = self.regularize(data, grad, self.cfg["weight_decay"] * decay_mult)
+        momentum = self.cfg["momentum"]
+        history = state["history"]
+        previous = history.copy()
+        history *= momentum
+        history += (lr * lr_mult) * grad
+        data -= (1.0 + momentum) * history - momentum * previous
+
+
+class AdamRule(UpdateRule):
+    """Caffe's Adam: bias-corrected moments; step size lr*sqrt(1-b2^t)/(1-b1^t)."""
+
+    state_names = ("m", "v")
+
+    def apply(self, data, grad, state, lr, lr_mult=1.0, decay_mult=1.0, it=0):
+        xp = backend.xp_of(data)
+        grad = self.regularize(data, grad, self.cfg["weight_decay"] * decay_mult)
+        beta1, beta2, eps = self.cfg["momentum"], self.cfg["momentum2"], self.cfg["delta"]
+        m, v = state["m"], state["v"]
+        m *= beta1
+        m += (1.0 - beta1) * grad
+        v *= beta2
+        v += (1.0 - beta2) * grad * grad
+        t = it + 1
+        correction = math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+        data -= (lr * lr_mult * correction) * m / (xp.sqrt(v) + eps)
+
+
+RULES = {"SGD": SGDRule, "Nesterov": NesterovRule, "Adam": AdamRule}
+
+
+class Solver:
+    """Applies the configured update rule to every parameter of a net, Caffe-style."""
+
+    def __init__(self, net_or_params, cfg=None):
+        self.params = list(getattr(net_or_params, "params", net_or_params))
+        self.cfg = normalize_solver_config(cfg)
+        self.rule = RULES[self.cfg["type"]](self.cfg)
+        self.iter = 0
+        self.state = {}
+
+    def learning_rate(self, it=None):
+        return learning_rate(self.cfg, self.iter if it is None else it)
+
+    def state_for(self, param):
+        if param.name not in self.state:
+            self.state[param.name] = self.rule.init_state(param.data)
+        return self.state[param.name]
+
+    def clip_scale(self):
+        """Caffe's ClipGradients: scale all grads when their global L2 norm exceeds clip_gradients."""
+        limit = self.cfg["clip_gradients"]
+        if limit < 0:
+            return 1.0
+        total = 0.0
+        for p in self.params:
+            if p.grad is not None:
+                xp = backend.xp_of(p.grad)
+                total += float(xp.sum(p.grad.astype("float64") ** 2))
+        norm = math.sqrt(total)
+        return limit / norm if norm > limit else 1.0
+
+    def update(self, params=None):
+        """Apply one update to ``params`` (default: all) from their current gradients."""
+        lr = self.learning_rate()
+        scale = self.clip_scale()
+        for param in self.params if params is None else params:
+            if param.lr_mult == 0 or param.grad is None:
+                continue
+            grad = param.grad if scale == 1.0 else param.grad * scale
+            self.rule.apply(param.data, grad, self.state_for(param), lr, param.lr_mult, param.decay_mult, self.iter)
+
+    def step(self):
+        """Update every parameter, then advance the iteration counter."""
+        self.update()
+        self.iter += 1
+
+    def state_dict(self):
+        """Iteration and per-parameter optimiser state as host arrays (for checkpoints)."""
+        return {"iter": self.iter,
+                "state": {name: {k: numpy.array(backend.to_host(v)) for k, v in slots.items()} for name, slots in self.state.items()}}
+
+    def load_state_dict(self, saved):
+        self.iter = int(saved["iter"])
+        names = {p.name: p for p in self.params}
+        self.state = {}
+        for name, slots in saved.get("state", {}).items():
+            if name not in names:
+                raise ConfigError(f"solver state names parameter {name!r}, which the net does not have")
+            self.state[name] = {k: backend.to_device(numpy.array(v)) for k, v in slots.items()}

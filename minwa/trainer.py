@@ -1,0 +1,230 @@
+"""train(job): what ``minwa train`` runs, on one rank or on every rank of an MPI job.
+
+The loop is the same for every mode: take this rank's slice of the global batch,
+``engine.forward``, check the loss, ``engine.backward_and_update``; the engine
+(single process or data parallel) decides how gradients meet. Rank 0 shows
+progress, writes metrics.jsonl and checkpoints into the run directory.
+"""
+import math
+import os
+import time
+
+import numpy
+
+from . import backend
+from .errors import ConfigError, MinwaError
+from .evaluate import evaluate, share_params
+from .metrics import MetricsLog
+from .net import Net
+from .progress import Progress
+from .solver import Solver
+
+
+class NonFiniteLoss(MinwaError):
+    """The loss became NaN or infinite."""
+
+
+def _mpi_launched():
+    """True when this process was started by mpiexec/srun with more than one rank."""
+    for key in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS", "PMIX_SIZE"):
+        value = os.environ.get(key)
+        if value and value.isdigit() and int(value) > 1:
+            return True
+    return False
+
+
+def world_communicator():
+    """The MPI world when launched with several ranks, else None (one process, no MPI needed)."""
+    if not _mpi_launched():
+        return None
+    from .comm import get_world  # noqa: PLC0415 - imports mpi4py
+
+    return get_world()
+
+
+def _input_names(net):
+    if len(net.input_names) != 2:
+        raise ConfigError(f"model: the training net needs one Input layer with two tops (data, label); "
+                          f"found inputs {net.input_names}")
+    return tuple(net.input_names)
+
+
+def _check_input_shape(net, loader, name):
+    expected = net.blob_shapes[name][1:]
+    actual = tuple(loader.input_shape)
+    if tuple(expected) != actual:
+        raise ConfigError(f"model: input {name!r} is declared as {tuple(expected)} (C, H, W) but the data "
+                          f"source gives {actual}; change the Input layer's shape or the data block")
+
+
+def build_engine(net, solver, comm, job, timeline=None):
+    """SingleProcess on one rank; otherwise the data-parallel engine configured by ``parallel:``."""
+    mode = job.parallel.get("mode", "data")
+    if comm is None or comm.size == 1:
+        if mode not in ("data", "single"):
+            raise ConfigError(f"parallel.mode {mode!r} needs more than one rank")
+        from .parallel.single import SingleProcess  # noqa: PLC0415
+
+        return SingleProcess(net, solver)
+    options = {k: v for k, v in job.parallel.items() if k != "mode"}
+    if mode != "data":
+        raise ConfigError(f"parallel.mode {mode!r}: only 'data' is available")
+    from .parallel.data import DataParallel  # noqa: PLC0415
+
+    return DataParallel(net, solver, comm, timeline=timeline, **options)
+
+
+def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=None):
+    """Train ``job`` (a minwa.config.Job); returns a summary dict (final test metrics, steps, timing)."""
+    from .datasets import make_loader  # noqa: PLC0415 - datasets imports h5py/Pillow
+
+    if comm is None:
+        comm = world_communicator()
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    if comm is not None:
+        backend.bind_device(comm.local_rank)
+    is_root = rank == 0
+    solver_cfg = job.solver
+    total_steps = int(max_iter if max_iter is not None else solver_cfg["max_iter"])
+    seed = int(solver_cfg.get("random_seed") or job.seed)
+
+    train_loader = make_loader(job.data, "train", rank=rank, size=size, seed=seed)
+    test_loader = make_loader(job.data, "test", rank=rank, size=size, seed=seed)
+    net = Net(job.model, phase="TRAIN", dtype=job.train["dtype"], seed=seed)
+    test_net = Net(job.model, phase="TEST", dtype=job.train["dtype"], seed=seed, init=False)
+    names = _input_names(net)
+    _check_input_shape(net, train_loader, names[0])
+    _check_input_shape(test_net, test_loader, _input_names(test_net)[0])
+    solver = Solver(net, solver_cfg)
+    timeline = None
+    if job.train.get("timeline"):
+        from .timeline import Timeline  # noqa: PLC0415
+
+        timeline = Timeline(job.train["timeline"], rank=rank)
+    engine = build_engine(net, solver, comm, job, timeline=timeline)
+
+    run_dir = job.run_dir
+    checkpoints = _Checkpoints(run_dir, job, net, solver, engine, enabled=is_root, comm=comm)
+    start_step = 0
+    if resume:
+        start_step = checkpoints.restore(resume)
+    share_params(net, test_net)
+
+    log = MetricsLog(run_dir, enabled=is_root)
+    if is_root and start_step == 0:
+        with open(os.path.join(run_dir, "config.yaml"), "w", encoding="utf-8") as f:
+            f.write(job.text)
+    bar = progress if progress is not None else Progress(
+        total_steps, start_step, enabled=is_root and job.train["progress"], every=solver_cfg["display"] or 100)
+    allreduce_sum = (lambda v: comm.allreduce(v)) if comm is not None and size > 1 else None
+    test_every = solver_cfg["test_interval"]
+    test_steps = solver_cfg["test_iter"] or test_loader.steps_per_epoch
+    global_batch = job.data.get("batch_size", 0) or train_loader.batch_size * size
+
+    def run_test(step):
+        engine.finish()
+        result = evaluate(test_net, test_loader.batches(0), test_steps, allreduce_sum, _input_names(test_net))
+        log.write("test", step, epoch=step / train_loader.steps_per_epoch, **result)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in result.items())
+        bar.message(f"step {step}: test {shown}")
+        return result
+
+    summary = {"steps": total_steps, "start_step": start_step, "run_dir": run_dir, "rank": rank}
+    batches = train_loader.batches(start_step)
+    on_nan = job.train["on_nan"]
+    window_start, window_steps, skipped = time.perf_counter(), 0, 0
+    started = time.perf_counter()
+    step = start_step
+    try:
+        if test_every and start_step == 0 and solver_cfg["test_initialization"]:
+            run_test(0)
+        while step < total_steps:
+            if stop_flag is not None and stop_flag():
+                bar.message(f"stopping at step {step}: writing a checkpoint")
+                engine.finish()
+                checkpoints.save(step)
+                summary["interrupted"] = True
+                break
+            x, y = next(batches)
+            outputs = engine.forward(dict(zip(names, (x, y))))
+            loss = net.loss
+            if not _all_finite(loss, comm):
+                if on_nan == "stop":
+                    raise NonFiniteLoss(f"step {step}: loss is {loss} on rank {rank} "
+                                        f"(stopping; the last checkpoint in {run_dir} is intact; "
+                                        f"set train.on_nan=skip to skip such steps)")
+                skipped += 1
+                bar.message(f"step {step}: loss is {loss}; step skipped")
+                engine.skip_update()
+            else:
+                engine.backward_and_update()
+            step += 1
+            window_steps += 1
+            now = time.perf_counter()
+            images_per_s = window_steps * global_batch / max(now - window_start, 1e-9)
+            lr = solver.learning_rate(step - 1)
+            bar.update(step, loss, lr, images_per_s)
+            display = solver_cfg["display"]
+            if display and step % display == 0:
+                extra = {k: float(backend.to_host(v)) for k, v in outputs.items() if getattr(v, "ndim", 1) == 0}
+                log.write("train", step, epoch=step / train_loader.steps_per_epoch, lr=lr,
+                          images_per_s=images_per_s, **extra)
+                window_start, window_steps = now, 0
+            if test_every and step % test_every == 0 and step < total_steps:
+                run_test(step)
+            if solver_cfg["snapshot"] and step % solver_cfg["snapshot"] == 0 and step < total_steps:
+                engine.finish()
+                checkpoints.save(step)
+        else:
+            engine.finish()
+            summary["test"] = run_test(step)
+            checkpoints.save(step)
+    finally:
+        bar.close()
+        if timeline is not None:
+            timeline.close()
+    summary["seconds"] = time.perf_counter() - started
+    summary["skipped_steps"] = skipped
+    summary["final_step"] = step
+    return summary
+
+
+def _all_finite(loss, comm):
+    finite = math.isfinite(loss)
+    if comm is None or comm.size == 1:
+        return finite
+    flags = comm.allreduce(numpy.array([0.0 if finite else 1.0]))
+    return float(flags[0]) == 0.0
+
+
+class _Checkpoints:
+    """Saves and restores the run's checkpoints (rank 0 writes; every rank reads)."""
+
+    def __init__(self, run_dir, job, net, solver, engine, enabled, comm):
+        self.dir = os.path.join(run_dir, "checkpoints")
+        self.job, self.net, self.solver, self.engine = job, net, solver, engine
+        self.enabled, self.comm = enabled, comm
+        self.keep = int(job.train.get("keep_checkpoints") or 0)
+
+    def save(self, step):
+        from . import checkpoint  # noqa: PLC0415 - h5py
+
+        state = self.engine.solver_state()
+        if self.enabled:
+            os.makedirs(self.dir, exist_ok=True)
+            path = os.path.join(self.dir, f"step_{step:08d}.h5")
+            checkpoint.save_checkpoint(path, self.net, state, {"step": step, "config": self.job.text})
+            if self.keep:
+                checkpoint.keep_last(self.dir, self.keep)
+        if self.comm is not None and self.comm.size > 1:
+            self.comm.barrier()
+
+    def restore(self, where):
+        from . import checkpoint  # noqa: PLC0415
+
+        path = checkpoint.latest_checkpoint(self.dir) if where == "latest" else where
+        if path is None:
+            raise ConfigError(f"--resume latest: no checkpoint in {self.dir}")
+        info = checkpoint.load_checkpoint(path, self.net)
+        self.engine.load_solver_state(info["solver"])
+        return int(info["step"])
