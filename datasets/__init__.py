@@ -12,12 +12,13 @@ import importlib
 _EXPORTS = {
     "Source": "source", "ShapesSource": "shapes_source", "CifarSource": "cifar_source", "open_cifar": "cifar_source",
     "MnistSource": "mnist_source", "FolderSource": "folder_source", "TarFolderSource": "tar_folder_source",
-    "Hdf5Source": "hdf5_source", "RestrictedUnpickler": "restricted_unpickler", "build_source": "build_source",
-    "SOURCES": "build_source", "Loader": "loader", "make_loader": "make_loader", "DATA_KEYS": "make_loader",
-    "MeanImage": "mean_image", "Prefetcher": "prefetcher", "SampleReader": "sample_reader", "pack": "pack",
+    "Hdf5Source": "hdf5_source", "RestrictedUnpickler": "restricted_unpickler", "build_source": "source_factory",
+    "SOURCES": "source_factory", "Loader": "loader", "make_loader": "loader_factory", "DATA_KEYS": "loader_factory",
+    "MeanImage": "mean_image", "Prefetcher": "prefetcher", "SampleReader": "sample_reader",
+    "SubsetSource": "subset_source",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name):

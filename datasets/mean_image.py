@@ -50,7 +50,10 @@ class MeanImage:
         if isinstance(setting, (list, tuple)):
             values = numpy.asarray(setting, dtype=numpy.float32).reshape(-1, 1, 1)
             return cls(values, "channel")
-        path = os.fspath(setting)
+        path = os.fspath(setting) if isinstance(setting, (str, os.PathLike)) else None
+        if path is None or not path.endswith(".npy") and not os.path.isfile(path):
+            raise ConfigError(f"data.mean {setting!r}: expected image, channel, none, a list of channel values "
+                              "or a .npy file")
         if not os.path.isfile(path):
             raise DataError(f"data.mean: file {path} does not exist")
         try:

@@ -47,7 +47,7 @@ class Prefetcher:
                 if not self._put(produce(item)):
                     return
             self._put(_DONE)
-        except BaseException as exc:  # handed to the consumer, never lost in the thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, never lost in the thread
             self._put(_Failure(exc))
 
     def __iter__(self):

@@ -78,4 +78,7 @@ class SampleReader:
     def _mark_bad(self, index, exc):
         if index not in self.bad:
             self.bad.add(index)
-            _log.warning("minwa: skipping unreadable sample %s: %s", self.source.where(index), exc)
+            message = str(exc)
+            where = self.source.where(index)
+            _log.warning("minwa: skipping unreadable sample (on_error: skip): %s",
+                         message if where in message else f"{where}: {message}")

@@ -58,7 +58,7 @@ def convert(net_path, solver_path=None, input_shape=None, check=True, notes=None
             notes.append(f"solver: net {solver.pop('net')!r} replaced by the converted model")
         job["solver"] = solver
     if check:
-        from minwa.net import Net  # noqa: PLC0415 - builds shapes only
+        from minwa.net import Net
 
         for phase in ("TRAIN", "TEST"):
             if any(layer["type"] in ("Sink", "Source") for layer in model["layers"]):

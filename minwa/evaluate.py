@@ -16,22 +16,19 @@ def share_params(source_net, target_net):
 def evaluate(net, batches, steps, allreduce_sum=None, input_names=("data", "label")):
     """Mean of each scalar output over ``steps`` batches, weighted by batch size and summed across ranks.
 
-    ``allreduce_sum`` sums a float64 vector over ranks (None on one process).
+    ``allreduce_sum`` sums a float64 vector over ranks (None on one process); every rank calls it
+    exactly once, even one whose share of the test set is empty.
     """
-    names, totals, count = None, None, 0.0
+    names = sorted(n for n in net.output_names if net.blob_shapes[n] == ())
+    totals = numpy.zeros(len(names) + 1)
     for _ in range(steps):
         x, y = next(batches)
-        outputs = net.forward(dict(zip(input_names, (x, y))))
-        scalars = {k: v for k, v in outputs.items() if getattr(v, "ndim", 1) == 0}
-        if names is None:
-            names = sorted(scalars)
-            totals = numpy.zeros(len(names))
         batch = int(x.shape[0])
-        totals += batch * numpy.array([float(backend.to_host(scalars[k])) for k in names])
-        count += batch
-    if names is None:
-        return {}
-    vector = numpy.concatenate([totals, [count]])
+        if batch == 0:  # a rank's share of a short last test batch can be empty
+            continue
+        outputs = net.forward(dict(zip(input_names, (x, y))))
+        totals[:-1] += batch * numpy.array([float(backend.to_host(outputs[k])) for k in names])
+        totals[-1] += batch
     if allreduce_sum is not None:
-        vector = allreduce_sum(vector)
-    return {k: vector[i] / max(vector[-1], 1.0) for i, k in enumerate(names)}
+        totals = allreduce_sum(totals)
+    return {k: totals[i] / max(totals[-1], 1.0) for i, k in enumerate(names)}

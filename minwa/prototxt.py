@@ -177,13 +177,6 @@ class _Parser:
     def fail(self, token, message):
         return ConfigError(f"{self.filename}:{token.line}:{token.col}: {message}")
 
-    def expect(self, text):
-        token = self.take()
-        if token.text != text or token.kind == "string":
-            shown = repr(token.text) if token.kind != "end" else "the end of the file"
-            raise self.fail(token, f"expected {text!r}, found {shown}")
-        return token
-
     def message(self, context, closing):
         out = {}
         while True:

@@ -50,7 +50,8 @@ def normalize_solver_config(cfg):
     for key in ("stepsize", "max_iter", "test_interval", "test_iter", "display", "snapshot", "random_seed",
                 "average_loss"):
         value = out[key]
-        if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, float) and value.is_integer()):
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not whole:
             raise ConfigError(f"solver.{key}: expected a whole number, got {value!r}")
         out[key] = int(value)
         if out[key] < 0:
@@ -215,8 +216,9 @@ class Solver:
 
     def state_dict(self):
         """Iteration and per-parameter optimiser state as host arrays (for checkpoints)."""
-        return {"iter": self.iter,
-                "state": {name: {k: numpy.array(backend.to_host(v)) for k, v in slots.items()} for name, slots in self.state.items()}}
+        state = {name: {k: numpy.array(backend.to_host(v)) for k, v in slots.items()}
+                 for name, slots in self.state.items()}
+        return {"iter": self.iter, "state": state}
 
     def load_state_dict(self, saved):
         self.iter = int(saved["iter"])

@@ -26,8 +26,8 @@ def job(**changes):
 def test_loads_yaml_file_and_applies_overrides(tmp_path):
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(job()))
-    loaded = load_config(str(path), overrides=["solver.base_lr=0.02", "model.layers.fc.inner_product_param.num_output=7",
-                                               "data.batch_size=8"])
+    loaded = load_config(str(path), overrides=["solver.base_lr=0.02", "data.batch_size=8",
+                                               "model.layers.fc.inner_product_param.num_output=7"])
     assert loaded.name == "tiny"
     assert loaded.solver["base_lr"] == 0.02
     assert loaded.solver["momentum"] == 0.0  # Caffe default filled in

@@ -16,6 +16,7 @@ import ctypes
 import os
 import pickle
 import sys
+import threading
 import traceback
 
 import numpy
@@ -86,8 +87,7 @@ class Communicator:
         self.mpi = mpi_comm
         self.rank = mpi_comm.Get_rank()
         self.size = mpi_comm.Get_size()
-        self.counters = counters if counters is not None else {"bytes_sent": 0, "messages": 0,
-                                                               "collective_bytes": 0, "collectives": 0}
+        self.counters = counters if counters is not None else _Counters()
         self._staging = staging if staging is not None else PinnedStaging()
         self._cuda_aware = cuda_aware
         self.local_rank_source = "given"
@@ -99,7 +99,7 @@ class Communicator:
     @classmethod
     def world(cls):
         """COMM_WORLD; the local rank comes from the launcher's environment when it tells."""
-        from mpi4py import MPI  # noqa: PLC0415 - mpi4py is imported only when a communicator is made
+        from mpi4py import MPI
 
         local, source = env_local_rank()
         comm = cls(MPI.COMM_WORLD, local_rank=local)
@@ -108,7 +108,7 @@ class Communicator:
         return comm
 
     def _shared_memory_rank(self):
-        from mpi4py import MPI  # noqa: PLC0415
+        from mpi4py import MPI
 
         node = self.mpi.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
         try:
@@ -153,32 +153,44 @@ class Communicator:
         return self._staging.stage(array, incoming)
 
     def _count_send(self, nbytes):
-        self.counters["bytes_sent"] += int(nbytes)
-        self.counters["messages"] += 1
+        self.counters.add(bytes_sent=int(nbytes), messages=1)
 
     def _count_collective(self, nbytes):
-        self.counters["collective_bytes"] += int(nbytes)
-        self.counters["collectives"] += 1
+        self.counters.add(collective_bytes=int(nbytes), collectives=1)
 
     # -- point to point ------------------------------------------------------------------
-    def isend(self, array, dest, tag=0):
-        """Start sending ``array``'s bytes to rank ``dest``; the array must stay untouched until done."""
-        buf, finish = self._buffer(array, False, f"isend to rank {dest}")
+    def start_send(self, array, dest, tag=0):
+        """Post a nonblocking send of ``array``'s bytes; returns (MPI request, finish callback).
+
+        The building block of the strategies' generators: they yield the requests and
+        call ``finish()`` once they are complete. The send is counted in ``bytes_sent``.
+        """
+        buf, finish = self._buffer(array, False, f"send to rank {dest}")
         self._count_send(array.nbytes)
+        return self.mpi.Isend(_bytes_of(buf), dest=int(dest), tag=int(tag)), finish
+
+    def start_recv(self, array, source, tag=0):
+        """Post a nonblocking receive into ``array``; returns (MPI request, finish callback)."""
+        buf, finish = self._buffer(array, True, f"receive from rank {source}")
+        return self.mpi.Irecv(_bytes_of(buf), source=int(source), tag=int(tag)), finish
+
+    def isend(self, array, dest, tag=0):
+        """Start sending ``array`` to rank ``dest``; leave the array untouched until the handle is done."""
+        request, finish = self.start_send(array, dest, tag)
 
         def stages():
-            yield [self.mpi.Isend(_bytes_of(buf), dest=int(dest), tag=int(tag))]
+            yield [request]
             finish()
             return array
 
         return Handle(stages(), name=f"send to rank {dest}")
 
     def irecv(self, array, source, tag=0):
-        """Start receiving into ``array`` (its size must match what ``source`` sends)."""
-        buf, finish = self._buffer(array, True, f"irecv from rank {source}")
+        """Start receiving into ``array`` (its byte size must match what ``source`` sends)."""
+        request, finish = self.start_recv(array, source, tag)
 
         def stages():
-            yield [self.mpi.Irecv(_bytes_of(buf), source=int(source), tag=int(tag))]
+            yield [request]
             finish()
             return array
 
@@ -240,9 +252,27 @@ class Communicator:
 
         return Handle(stages(), name="reduce_scatter")
 
+    def iallgather_parts(self, flat):
+        """Start filling every rank's part (``part_bounds``) of the 1-D ``flat`` from its owner, in place."""
+        from mpi4py import MPI
+
+        itemsize = numpy.dtype(flat.dtype).itemsize
+        bounds = part_bounds(flat.size, self.size)
+        counts = [(b - a) * itemsize for a, b in bounds]
+        displacements = [a * itemsize for a, _ in bounds]
+        buf, finish = self._buffer(flat, True, "allgather_parts")
+        self._count_collective(counts[self.rank])
+
+        def stages():
+            yield [self.mpi.Iallgatherv(MPI.IN_PLACE, [_bytes_of(buf), counts, displacements, MPI.BYTE])]
+            finish()
+            return flat
+
+        return Handle(stages(), name="allgather_parts")
+
     def iallreduce(self, array, op="sum", out=None):
         """Start reducing ``array`` over ranks into ``out`` (a new array, or ``array`` itself for in place)."""
-        from mpi4py import MPI  # noqa: PLC0415
+        from mpi4py import MPI
 
         mpi_op = self._op(op)
         in_place = out is array
@@ -270,7 +300,7 @@ class Communicator:
         return Handle(stages(), name="barrier")
 
     def _op(self, op):
-        from mpi4py import MPI  # noqa: PLC0415
+        from mpi4py import MPI
 
         if op not in _OPS:
             raise ValueError(f"reduction op {op!r}: expected one of {', '.join(_OPS)}")
@@ -363,3 +393,16 @@ class Communicator:
 
 def _nothing():
     return None
+
+
+class _Counters(dict):
+    """Traffic totals shared by a communicator and those split/dup'ed from it (thread-safe)."""
+
+    def __init__(self):
+        super().__init__(bytes_sent=0, messages=0, collective_bytes=0, collectives=0)
+        self._lock = threading.Lock()
+
+    def add(self, **amounts):
+        with self._lock:
+            for key, amount in amounts.items():
+                self[key] += amount

@@ -1,11 +1,16 @@
 """Handle: one communication in flight, with ``wait()`` and ``test()`` (Horovod's async handles).
 
 A transfer is written as a generator that posts nonblocking MPI requests and
-yields them; the code after a ``yield`` runs once those requests are complete
+yields them (a list that may also hold other Handles, to chain operations); the code after a ``yield`` runs once those requests are complete
 (sum the received parts, post the next stage, ...) and the generator's return
 value is the handle's result. ``test()`` advances the generator as far as it can
 without blocking, ``wait()`` blocks until the end. Either may be called from the
 main thread or from a progress thread; a lock keeps one driver at a time.
+
+``wait()`` keeps every other transfer in flight in this process moving while it
+waits. A later stage is posted only when its handle is driven, so a rank blocked
+on transfer A alone could starve transfer B that a peer is blocked on -- two
+ranks waiting in opposite orders would deadlock.
 """
 import threading
 import time
@@ -13,16 +18,24 @@ import time
 from ..errors import CommError
 
 
-def _testall(requests):
-    from mpi4py import MPI  # noqa: PLC0415 - only reached once MPI is in use
+def _testall(pending):
+    """True when every MPI request and inner Handle in ``pending`` is complete (never blocks)."""
+    requests = [r for r in pending if not isinstance(r, Handle)]
+    if requests:
+        from mpi4py import MPI
 
-    return MPI.Request.Testall(requests)
+        if not MPI.Request.Testall(requests):
+            return False
+    return all(h.test() for h in pending if isinstance(h, Handle))
 
 
-def _waitall(requests):
-    from mpi4py import MPI  # noqa: PLC0415
+_IN_FLIGHT = set()
+_IN_FLIGHT_LOCK = threading.Lock()
 
-    MPI.Request.Waitall(requests)
+
+def _others_in_flight(handle):
+    with _IN_FLIGHT_LOCK:
+        return [h for h in _IN_FLIGHT if h is not handle]
 
 
 class Handle:
@@ -33,11 +46,14 @@ class Handle:
         self.started_at = time.perf_counter()
         self.finished_at = None
         self.done = False
+        self.stage = 0  # how many times the transfer has moved on to a next stage
         self.result = None
         self._gen = stages
         self._requests = []
         self._error = None
         self._lock = threading.Lock()
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.add(self)
         with self._lock:
             self._advance()
 
@@ -55,12 +71,13 @@ class Handle:
         try:
             while True:
                 requests = next(self._gen)
+                self.stage += 1
                 self._requests = list(requests or [])
                 if self._requests and not _testall(self._requests):
                     return
         except StopIteration as stop:
             self._finish(stop.value, None)
-        except Exception as exc:  # kept and raised by wait(), so a progress thread never dies silently
+        except Exception as exc:  # noqa: BLE001 - kept and raised by wait(), so a progress thread never dies
             self._finish(None, exc)
 
     def _finish(self, value, error):
@@ -68,6 +85,8 @@ class Handle:
         self._requests = []
         self.finished_at = time.perf_counter()
         self.done = True
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.discard(self)
 
     def test(self):
         """True when complete; advances the transfer without blocking."""
@@ -78,7 +97,7 @@ class Handle:
         try:
             while not self.done and _testall(self._requests):
                 self._advance()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - raised again by wait()
             self._finish(None, exc)
         finally:
             self._lock.release()
@@ -86,14 +105,12 @@ class Handle:
 
     def wait(self):
         """Block until complete and return the result (re-raises a failure as CommError)."""
-        if not self.done:
-            with self._lock:
-                try:
-                    while not self.done:
-                        _waitall(self._requests)
-                        self._advance()
-                except Exception as exc:
-                    self._finish(None, exc)
+        start = time.perf_counter()
+        while not self.test():
+            for other in _others_in_flight(self):
+                other.test()
+            # spin briefly (fast links), then poll gently so a long wait leaves the core to others
+            time.sleep(0 if time.perf_counter() - start < 1e-3 else 5e-5)
         if self._error is not None:
             if isinstance(self._error, CommError):
                 raise self._error

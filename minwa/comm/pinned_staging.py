@@ -15,7 +15,7 @@ from .. import backend
 
 def _pinned_bytes(nbytes):
     """A numpy uint8 array of ``nbytes`` in page-locked memory (cupy's pinned allocator)."""
-    import cupy  # noqa: PLC0415 - only reached with cupy arrays
+    import cupy
 
     memory = cupy.cuda.alloc_pinned_memory(nbytes)
     return numpy.frombuffer(memory, dtype=numpy.uint8, count=nbytes)

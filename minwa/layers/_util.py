@@ -78,3 +78,47 @@ def shape_error(layer, message):
     from ..errors import ShapeError
 
     return ShapeError(f"layer {layer.name!r} ({layer.type}): {message}")
+
+
+def spatial_pair(layer, name, default, minimum=0):
+    """Caffe's ``name`` / ``name_h`` + ``name_w`` pair for 2-d layers (e.g. kernel_size, kernel_h, kernel_w).
+
+    ``name`` may be one number or a list of one or two; the _h/_w forms win when given.
+    """
+    base = name.removesuffix("_size")
+    value = layer.option(name)
+    h_key, w_key = f"{base}_h", f"{base}_w"
+    h, w = layer.option(h_key), layer.option(w_key)
+    if (h is None) != (w is None):
+        raise layer.error(f"give both {h_key} and {w_key}, or {name}", h_key if h is None else w_key)
+    if h is not None:
+        if value is not None:
+            raise layer.error(f"give either {name} or {h_key}/{w_key}, not both", name)
+        pair = (h, w)
+    elif value is None:
+        if default is None:
+            raise layer.error(f"missing {name} (or {h_key} and {w_key})", name)
+        pair = (default, default)
+    else:
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if len(items) == 1:
+            items = items * 2
+        if len(items) != 2:
+            raise layer.error(f"expected one or two values for a 2-d layer, got {value!r}", name)
+        pair = tuple(items)
+    out = []
+    for v in pair:
+        try:
+            iv = int(v)
+        except (TypeError, ValueError):
+            raise layer.error(f"expected an integer, got {v!r}", name) from None
+        if iv != v or iv < minimum:
+            raise layer.error(f"expected an integer >= {minimum}, got {v!r}", name)
+        out.append(iv)
+    return tuple(out)
+
+
+def four_d(layer, shape):
+    if len(shape) != 4:
+        raise shape_error(layer, f"expects a 4-d (N, C, H, W) input, got shape {tuple(shape)}")
+    return tuple(int(d) for d in shape)

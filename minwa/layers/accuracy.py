@@ -4,9 +4,9 @@ As in Caffe, a position counts as correct when fewer than ``top_k`` classes scor
 strictly higher than the labelled one (ties favour the label).  It has no backward.
 """
 from ..backend import xp_of
+from ._util import canonical_axis, count, number, shape_error
 from .layer import Layer
 from .registry import register
-from ._util import canonical_axis, count, number, shape_error
 from .softmax_with_loss import label_view
 
 

@@ -1,7 +1,7 @@
 """Flatten: merge axes [axis, end_axis] into one (Caffe's Flatten; a reshape, no copy)."""
+from ._util import canonical_axis, count
 from .layer import Layer
 from .registry import register
-from ._util import canonical_axis, count
 
 
 @register

@@ -4,9 +4,9 @@ Axes from ``axis`` (default 1) on are flattened into K inputs; the weight has
 Caffe's shape (num_output, K), or (K, num_output) with ``transpose: true``.
 """
 from ..backend import xp_of
+from ._util import boolean, canonical_axis, count, filler_spec, number
 from .layer import Layer
 from .registry import register
-from ._util import boolean, canonical_axis, count, filler_spec, number
 
 _CONSTANT_0 = {"type": "constant", "value": 0.0}
 

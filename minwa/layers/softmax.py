@@ -1,8 +1,8 @@
 """Softmax along one axis (Caffe's Softmax, softmax_param.axis, default 1)."""
 from ..backend import xp_of
+from ._util import canonical_axis
 from .layer import Layer
 from .registry import register
-from ._util import canonical_axis
 
 
 def softmax(x, axis):

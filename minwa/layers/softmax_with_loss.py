@@ -10,9 +10,9 @@ import math
 
 from ..backend import xp_of
 from ..errors import DataError
+from ._util import canonical_axis, count, shape_error
 from .layer import Layer
 from .registry import register
-from ._util import canonical_axis, count, shape_error
 
 _LOG_FLT_MIN = math.log(1.1754943508222875e-38)  # Caffe clamps probabilities at FLT_MIN
 NORMALIZATIONS = ("FULL", "VALID", "BATCH_SIZE", "NONE")

@@ -1,4 +1,4 @@
-"""build_source: the factory that turns a job's ``data:`` block into the Source of one split.
+"""source_factory: ``build_source``, the factory that turns a job's ``data:`` block into the Source of one split.
 
 ``data.source`` picks the kind; the keys each kind reads:
 
@@ -13,7 +13,8 @@
   ``.tar.gz`` of that layout; ``resize``: scale the shorter side to this many pixels.
 - ``hdf5``: ``path`` = a pack written by ``minwa pack`` (one group per split).
 
-``train_path`` / ``test_path`` override ``path`` for one split.  Every source is
+``train_path`` / ``test_path`` override ``path`` for one split; ``train_limit`` /
+``test_limit`` keep only that many evenly spaced samples (quick runs).  Every source is
 validated (not empty, labels in range) before it is returned, so a bad data set
 stops the job before training starts.
 """
@@ -23,7 +24,7 @@ from minwa.errors import ConfigError, DataError
 
 SOURCES = ("shapes", "cifar10", "cifar100", "mnist", "folder", "hdf5")
 SOURCE_KEYS = ("source", "path", "train_path", "test_path", "format", "label", "resize", "image_size", "train_count",
-               "test_count", "seed")
+               "test_count", "seed", "train_limit", "test_limit")
 SPLITS = ("train", "test")
 
 
@@ -32,17 +33,27 @@ def build_source(data_cfg, split):
     data_cfg = dict(data_cfg or {})
     if split not in SPLITS:
         raise ConfigError(f"data: split {split!r}: expected train or test")
+    source = _open(data_cfg, split)
+    limit = data_cfg.get(f"{split}_limit")
+    if limit:
+        from .subset_source import SubsetSource
+
+        source = SubsetSource.evenly(source, _whole(limit, f"{split}_limit"))
+    return source.validate()
+
+
+def _open(data_cfg, split):
     kind = data_cfg.get("source")
     if kind not in SOURCES:
         raise ConfigError(f"data.source {kind!r}: expected one of {', '.join(SOURCES)}")
     if kind == "shapes":
-        from .shapes_source import ShapesSource  # noqa: PLC0415
+        from .shapes_source import ShapesSource
 
         defaults = {"train": 5000, "test": 1000}
         source = ShapesSource(count=_whole(data_cfg.get(f"{split}_count", defaults[split]), f"{split}_count"),
                               image_size=_whole(data_cfg.get("image_size", 32), "image_size"),
                               seed=_whole(data_cfg.get("seed", 0), "seed"), split=split)
-        return source.validate()
+        return source
     path = data_cfg.get(f"{split}_path") or data_cfg.get("path")
     if not path:
         raise ConfigError(f"data.path: missing (data.source {kind} reads its files from a path)")
@@ -54,31 +65,31 @@ def build_source(data_cfg, split):
     fmt = str(data_cfg.get("format", "auto")).lower()
     specific = bool(data_cfg.get(f"{split}_path"))
     if kind in ("cifar10", "cifar100"):
-        from .cifar_source import open_cifar  # noqa: PLC0415
+        from .cifar_source import open_cifar
 
         label = str(data_cfg.get("label", "fine")).lower()
         source = open_cifar(path, split, classes=10 if kind == "cifar10" else 100, label=label, fmt=fmt,
                             resize=resize, split_folder=not specific)
     elif kind == "mnist":
-        from .mnist_source import MnistSource  # noqa: PLC0415
+        from .mnist_source import MnistSource
 
         source = MnistSource.from_folder(path, split)
     elif kind == "folder":
         source = open_image_folder(path, split, resize=resize, split_folder=not specific)
     else:
-        from .hdf5_source import Hdf5Source  # noqa: PLC0415
+        from .hdf5_source import Hdf5Source
 
         source = Hdf5Source(path, split)
-    return source.validate()
+    return source
 
 
 def open_image_folder(path, split, resize=None, split_folder=True):
     """A FolderSource (directory) or TarFolderSource (.tar/.tar.gz) of ``split`` under ``path``."""
     if os.path.isfile(path):
-        from .tar_folder_source import TarFolderSource  # noqa: PLC0415
+        from .tar_folder_source import TarFolderSource
 
         return TarFolderSource(path, split if split_folder else None, resize=resize)
-    from .folder_source import FolderSource  # noqa: PLC0415
+    from .folder_source import FolderSource
 
     if not split_folder:
         return FolderSource(path, resize=resize)

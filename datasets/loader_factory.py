@@ -1,4 +1,4 @@
-"""make_loader: builds a split's Loader from a job's ``data:`` block.
+"""loader_factory: ``make_loader`` builds a split's Loader from a job's ``data:`` block.
 
 Keys read here (the source keys are documented in build_source):
 ``batch_size`` (global, train), ``test_batch_size`` (global, test; default
@@ -12,15 +12,18 @@ there is no augment block) and ``augment`` (a block handed to
 ``minwa.augment.build_transform``).  Training drops the last partial global
 batch; evaluation keeps it (see Loader).
 """
+import weakref
+
 from minwa.errors import ConfigError
 
-from .build_source import SOURCE_KEYS, build_source
 from .loader import Loader
+from .source_factory import SOURCE_KEYS, build_source
 
 LOADER_KEYS = ("batch_size", "test_batch_size", "mean", "mean_file", "mean_samples", "scale", "shuffle", "on_error",
                "prefetch", "crop", "augment", "drop_last")
 #: Every key a ``data:`` block may hold.
 DATA_KEYS = tuple(sorted(set(LOADER_KEYS) | set(SOURCE_KEYS)))
+_train_sources = weakref.WeakValueDictionary()  # training sources alive in this process, for the test mean
 
 
 def make_loader(data_cfg, split, rank=0, size=1, seed=0):
@@ -40,9 +43,12 @@ def make_loader(data_cfg, split, rank=0, size=1, seed=0):
     batch_size = _whole(batch_size, "batch_size" if train else "test_batch_size", minimum=1)
     source = build_source(data_cfg, split)
     mean = data_cfg.get("mean")
+    if train:
+        _train_sources[_source_key(data_cfg)] = source
     mean_source = None
     if isinstance(mean, str) and mean.lower() in ("image", "channel") and not train:
-        mean_source = build_source(data_cfg, "train")  # the test set is normalised by the training mean
+        # the test set is normalised by the training mean; reuse the training source built in this process
+        mean_source = _train_sources.get(_source_key(data_cfg)) or build_source(data_cfg, "train")
     transform = None
     if data_cfg.get("augment"):
         transform = _build_transform(data_cfg["augment"], seed, train)
@@ -57,9 +63,13 @@ def make_loader(data_cfg, split, rank=0, size=1, seed=0):
         mean_cache=data_cfg.get("mean_file"), mean_source=mean_source)
 
 
+def _source_key(data_cfg):
+    return repr(sorted((k, repr(data_cfg.get(k))) for k in SOURCE_KEYS))
+
+
 def _build_transform(aug_cfg, seed, train):
     try:
-        from minwa.augment import build_transform  # noqa: PLC0415 - optional part, imported on demand
+        from minwa.augment import build_transform
     except ImportError as exc:
         raise ConfigError(f"data.augment: minwa.augment.build_transform is not available ({exc})") from exc
     return build_transform(aug_cfg, seed=seed, train=train)

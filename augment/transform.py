@@ -1,0 +1,62 @@
+"""Transform: the loader hook, ``transform(images, indices, epoch) -> uint8 NHWC``.
+
+Training draws every sample's parameters from (seed, epoch, sample index), so a batch
+gives the same pictures whether it is processed at once, split across workers or
+ranks, or in another order. Evaluation resizes the shorter side to ``test_scale`` and
+takes the centre crop.
+"""
+import numpy
+
+from minwa.errors import DataError
+
+from .augment_config import AugmentConfig
+from .pipeline import Pipeline, as_hwc
+
+
+class Transform:
+    """Callable applying a Pipeline to a batch of uint8 HWC images of any sizes."""
+
+    def __init__(self, config, seed=0, train=True):
+        self.pipeline = config if isinstance(config, Pipeline) else Pipeline(AugmentConfig(config))
+        self.seed = int(seed)
+        self.train = bool(train)
+        if self.seed < 0:
+            raise ValueError(f"augment seed must be >= 0, got {seed}")
+
+    @property
+    def size(self):
+        return self.pipeline.size
+
+    def params(self, image_shape, index, epoch):
+        """The SampleParams this transform uses for sample ``index`` at ``epoch``."""
+        height, width = image_shape[:2]
+        if not self.train:
+            return self.pipeline.centre(height, width)
+        return self.pipeline.sample(self.seed, epoch, index, height, width)
+
+    def __call__(self, images, indices, epoch=0):
+        indices = numpy.asarray(indices).reshape(-1)
+        if len(images) != len(indices):
+            raise DataError(f"augment: {len(images)} images but {len(indices)} indices")
+        size = self.pipeline.size
+        if len(images) == 0:
+            return numpy.zeros((0, size, size, 3), dtype=numpy.uint8)
+        out = None
+        for i, (image, index) in enumerate(zip(images, indices)):
+            where = f"augment: sample {int(index)}"
+            image = as_hwc(image, where)
+            if out is None:
+                out = numpy.empty((len(images), size, size, image.shape[2]), dtype=numpy.uint8)
+            elif image.shape[2] != out.shape[3]:
+                raise DataError(f"{where}: {image.shape[2]} channel(s) where the batch has {out.shape[3]}")
+            self.pipeline.apply(image, self.params(image.shape, index, epoch), out[i], where)
+        return out
+
+
+def build_transform(aug_cfg, seed=0, train=True):
+    """The loader hook for an ``augment:`` block: callable(images, indices, epoch) -> uint8 NHWC.
+
+    ``train=True`` applies the configured random pipeline; ``train=False`` the deterministic
+    evaluation view (shorter side to ``test_scale``, centre crop). Raises ConfigError for a bad block.
+    """
+    return Transform(aug_cfg, seed=seed, train=train)

@@ -1,0 +1,201 @@
+"""Convolution: 2-d cross-correlation with Caffe's parameters and weight layout.
+
+Weights are (num_output, C / group, kh, kw) and the output size is
+``(H + 2 pad - kernel) / stride + 1`` (floor), as in Caffe.  Internally the layer
+works channels-last: a chunk of images is unrolled by im2col into a tall
+(images*OH*OW, kh*kw*C) matrix and multiplied by the weights in one GEMM per group,
+so the working set stays in cache and no Python loop runs over pixels.  The output
+is returned as an NCHW view of that channels-last memory (see _layout.py).
+Backward reuses the same kernels: the weight gradient is cols^T @ dY, and the input
+gradient of a stride-1 convolution is itself a convolution of the padded output
+gradient with the flipped weights (otherwise col2im adds the columns back).
+"""
+from ..backend import xp_of
+from . import _im2col
+from ._layout import nchw_view
+from ._util import boolean, filler_spec, four_d, number, shape_error, spatial_pair
+from .layer import Layer
+from .registry import register
+
+_CONSTANT_0 = {"type": "constant", "value": 0.0}
+#: target number of elements in one chunk's column matrix on a CPU (16 MB of float32).  Smaller
+#: chunks stay in L2 and win on an idle machine, but every chunk is a multi-threaded BLAS call whose
+#: threads must meet, and on a busy shared machine many small calls cost far more than the cache misses.
+CHUNK_ELEMENTS = 1 << 22
+#: the same bound on a GPU, where one big GEMM per layer is best
+GPU_CHUNK_ELEMENTS = 1 << 27
+
+
+@register
+class Convolution(Layer):
+    type = "Convolution"
+
+    def setup(self, bottom_shapes):
+        n, c, h, w = four_d(self, bottom_shapes[0])
+        if self.option("num_output") is None:
+            raise self.error("missing num_output", "num_output")
+        self.num_output = number(self, "num_output", None, int, minimum=1)
+        self.kernel = spatial_pair(self, "kernel_size", None, minimum=1)
+        self.stride = spatial_pair(self, "stride", 1, minimum=1)
+        self.pad = spatial_pair(self, "pad", 0, minimum=0)
+        self.dilation = spatial_pair(self, "dilation", 1, minimum=1)
+        self.group = number(self, "group", 1, int, minimum=1)
+        self.bias_term = boolean(self, "bias_term", True)
+        if c % self.group:
+            raise self.error(f"input channels {c} are not divisible by group {self.group}", "group")
+        if self.num_output % self.group:
+            raise self.error(f"num_output {self.num_output} is not divisible by group {self.group}", "group")
+        self.channels = c
+        oh, ow = self._out_hw(h, w)
+        if oh <= 0 or ow <= 0:
+            raise shape_error(self, f"kernel {self.kernel} with pad {self.pad} does not fit the {h}x{w} input")
+        kh, kw = self.kernel
+        self.weight = self.add_param("weight", (self.num_output, c // self.group, kh, kw),
+                                     filler_spec(self, "weight_filler", _CONSTANT_0))
+        self.bias = None
+        if self.bias_term:
+            self.bias = self.add_param("bias", (self.num_output,), filler_spec(self, "bias_filler", _CONSTANT_0))
+        return [(n, self.num_output, oh, ow)]
+
+    def _out_hw(self, h, w):
+        return (_im2col.out_size(h, self.kernel[0], self.stride[0], self.pad[0], self.dilation[0]),
+                _im2col.out_size(w, self.kernel[1], self.stride[1], self.pad[1], self.dilation[1]))
+
+    def _check(self, x):
+        if x.ndim != 4 or x.shape[1] != self.channels:
+            raise shape_error(self, f"input has shape {tuple(x.shape)}; expected (N, {self.channels}, H, W)")
+
+    @staticmethod
+    def _chunk(xp, n, per_image):
+        limit = CHUNK_ELEMENTS if xp.__name__ == "numpy" else GPU_CHUNK_ELEMENTS
+        return max(1, min(n, limit // max(per_image, 1)))
+
+    def _groups(self, channels):
+        """(start, stop) channel ranges per group, or [None] for an ungrouped layer."""
+        if self.group == 1:
+            return [None]
+        size = channels // self.group
+        return [(g * size, (g + 1) * size) for g in range(self.group)]
+
+    def _weight_columns(self):
+        """Weights as (group, kh*kw*Cg, Og) matrices matching im2col's (kh, kw, C) column order."""
+        o, cg, kh, kw = self.weight.shape
+        g = self.group
+        w = self.weight.data.reshape(g, o // g, cg, kh, kw)
+        return w.transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * cg, o // g)
+
+    def _flipped_columns(self):
+        """Weights of the transposed convolution: (group, kh*kw*Og, Cg), kernel flipped."""
+        o, cg, kh, kw = self.weight.shape
+        g = self.group
+        w = self.weight.data.reshape(g, o // g, cg, kh, kw)[:, :, :, ::-1, ::-1]
+        return w.transpose(0, 3, 4, 1, 2).reshape(g, kh * kw * (o // g), cg)
+
+    # -- forward ------------------------------------------------------------------
+    def forward(self, bottoms):
+        x = bottoms[0]
+        self._check(x)
+        h, w = x.shape[2], x.shape[3]
+        oh, ow = self._out_hw(h, w)
+        xpad = _im2col.pad_nhwc(x.transpose(0, 2, 3, 1), *self.pad)
+        y = self._conv_nhwc(xpad, self._weight_columns(), self.kernel, self.stride, self.dilation, (oh, ow),
+                            self.num_output)
+        if self.bias is not None:
+            y += self.bias.data
+        self._xpad, self._in_shape = xpad, x.shape
+        return [nchw_view(y)]
+
+    def _conv_nhwc(self, xpad, wcols, kernel, stride, dilation, out_hw, out_channels):
+        """Channels-last convolution of padded ``xpad`` with column weights ``wcols``: (N, OH, OW, out_channels)."""
+        xp = xp_of(xpad)
+        n = xpad.shape[0]
+        oh, ow = out_hw
+        groups = self._groups(xpad.shape[3])
+        og = out_channels // self.group
+        y = xp.empty((n, oh, ow, out_channels), dtype=xpad.dtype)
+        b = self._chunk(xp, n, oh * ow * wcols.shape[1])
+        buf = xp.empty((b * oh * ow, wcols.shape[1]), dtype=xpad.dtype)
+        views = [_im2col.patches(xpad, kernel, stride, dilation, out_hw, channels) for channels in groups]
+        for n0 in range(0, n, b):
+            n1 = min(n, n0 + b)
+            m = (n1 - n0) * oh * ow
+            ymat = y[n0:n1].reshape(m, out_channels)
+            for gi, channels in enumerate(groups):
+                cols = _im2col.im2col(views[gi], n0, n1, buf[:m])
+                if channels is None:
+                    xp.matmul(cols, wcols[0], out=ymat)
+                else:
+                    ymat[:, gi * og:(gi + 1) * og] = cols @ wcols[gi]
+        return y
+
+    # -- backward -----------------------------------------------------------------
+    def backward(self, top_grads, propagate_down):
+        xpad = self._xpad
+        xp = xp_of(xpad)
+        n, _, h, w = self._in_shape
+        oh, ow = self._out_hw(h, w)
+        o = self.num_output
+        dy = top_grads[0]
+        if dy is None:
+            dy = xp.zeros((n, o, oh, ow), dtype=xpad.dtype)
+        dy = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (N, OH, OW, O); a no-op for our own layout
+        if self.bias is not None:
+            self.bias.grad = dy.reshape(-1, o).sum(axis=0)
+        self.weight.grad = self._weight_grad(xpad, dy, (oh, ow))
+        if not propagate_down[0]:
+            return [None]
+        return [nchw_view(self._input_grad(dy, (h, w), (oh, ow)))]
+
+    def _weight_grad(self, xpad, dy, out_hw):
+        xp = xp_of(xpad)
+        n = xpad.shape[0]
+        oh, ow = out_hw
+        o, cg, kh, kw = self.weight.shape
+        og = o // self.group
+        groups = self._groups(xpad.shape[3])
+        dwcols = xp.zeros((self.group, kh * kw * cg, og), dtype=xpad.dtype)
+        b = self._chunk(xp, n, oh * ow * kh * kw * cg)
+        buf = xp.empty((b * oh * ow, kh * kw * cg), dtype=xpad.dtype)
+        views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
+                 for channels in groups]
+        for n0 in range(0, n, b):
+            n1 = min(n, n0 + b)
+            m = (n1 - n0) * oh * ow
+            dymat = dy[n0:n1].reshape(m, o)
+            for gi in range(len(groups)):
+                cols = _im2col.im2col(views[gi], n0, n1, buf[:m])
+                dwcols[gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
+        # back to Caffe's (O, Cg, kh, kw)
+        dw = dwcols.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
+        return xp.ascontiguousarray(dw.reshape(o, cg, kh, kw))
+
+    def _input_grad(self, dy, in_hw, out_hw):
+        """dL/dx as a channels-last (N, H, W, C) array."""
+        xp = xp_of(dy)
+        (kh, kw), (ph, pw), (dh, dw) = self.kernel, self.pad, self.dilation
+        qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+        if self.stride == (1, 1) and qh >= 0 and qw >= 0:
+            # a stride-1 convolution's input gradient is the full convolution with the flipped kernel
+            dypad = _im2col.pad_nhwc(dy, qh, qw)
+            return self._conv_nhwc(dypad, self._flipped_columns(), self.kernel, (1, 1), self.dilation, in_hw,
+                                   self.channels)
+        n = dy.shape[0]
+        h, w = in_hw
+        oh, ow = out_hw
+        o, cg = self.num_output, self.channels // self.group
+        og = o // self.group
+        wcols = self._weight_columns()
+        dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, self.channels), dtype=dy.dtype)
+        groups = self._groups(self.channels)
+        b = self._chunk(xp, n, oh * ow * kh * kw * cg)
+        for n0 in range(0, n, b):
+            n1 = min(n, n0 + b)
+            dymat = dy[n0:n1].reshape((n1 - n0) * oh * ow, o)
+            for gi, channels in enumerate(groups):
+                dcols = dymat[:, gi * og:(gi + 1) * og] @ wcols[gi].T
+                _im2col.col2im_add(dcols, dxpad[n0:n1], self.kernel, self.stride, self.dilation, out_hw, channels)
+        return dxpad[:, ph:ph + h, pw:pw + w]
+
+    def flops(self, bottom_shapes, top_shapes):
+        n, o, oh, ow = top_shapes[0]
+        return 2 * n * o * oh * ow * (self.channels // self.group) * self.kernel[0] * self.kernel[1]

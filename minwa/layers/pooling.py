@@ -1,0 +1,250 @@
+"""Pooling: MAX or AVE over 2-d windows with Caffe's ceil-mode sizes and padding rules.
+
+Output size is ``ceil((H + 2 pad - kernel) / stride) + 1``, minus one when padding
+would make the last window start outside the image plus its left pad (Caffe's clip).
+MAX takes the largest value inside the image (padding never wins; ties go to the
+first position in row-major order, as in Caffe).  AVE sums the window inside the
+image and divides by the window size clipped to the padded image.
+The window is separable, so both pools run a pass along W then a pass along H,
+each looping only over kernel offsets, over cache-sized chunks of images that run
+on the host threads of _threads.py.
+"""
+import math
+
+from ..backend import xp_of
+from ._layout import batch_chunks, empty_like_layout, zeros_like_layout
+from ._threads import run_chunks
+from ._util import boolean, choice, four_d, shape_error, spatial_pair
+from .layer import Layer
+from .registry import register
+
+METHODS = ("MAX", "AVE", "STOCHASTIC")
+
+
+def pooled_size(size, kernel, stride, pad):
+    """Caffe's pooled output length along one axis."""
+    out = math.ceil((size + 2 * pad - kernel) / stride) + 1
+    if pad and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _window_slice(offset, stride, count):
+    return slice(offset, offset + stride * (count - 1) + 1, stride)
+
+
+@register
+class Pooling(Layer):
+    type = "Pooling"
+
+    def setup(self, bottom_shapes):
+        n, c, h, w = four_d(self, bottom_shapes[0])
+        self.method = choice(self, "pool", "MAX", METHODS)
+        if self.method == "STOCHASTIC":
+            raise self.error("STOCHASTIC pooling is not supported; use MAX or AVE", "pool")
+        self.global_pooling = boolean(self, "global_pooling", False)
+        if self.global_pooling:
+            if any(self.option(k) is not None for k in ("kernel_size", "kernel_h", "kernel_w")):
+                raise self.error("global_pooling takes the whole image; do not give a kernel size", "kernel_size")
+            self.pad = spatial_pair(self, "pad", 0)
+            self.stride = spatial_pair(self, "stride", 1, minimum=1)
+            if any(self.pad) or self.stride != (1, 1):
+                raise self.error("global_pooling needs pad 0 and stride 1", "pad" if any(self.pad) else "stride")
+            self.kernel = None
+        else:
+            self.kernel = spatial_pair(self, "kernel_size", None, minimum=1)
+            self.stride = spatial_pair(self, "stride", 1, minimum=1)
+            self.pad = spatial_pair(self, "pad", 0)
+            for p, k in zip(self.pad, self.kernel):
+                if p >= k:
+                    raise self.error(f"pad {p} must be smaller than the kernel {k}", "pad")
+        oh, ow = self._out_hw(h, w)
+        if oh <= 0 or ow <= 0:
+            raise shape_error(self, f"kernel {self._kernel(h, w)} does not fit the {h}x{w} input")
+        return [(n, c, oh, ow)]
+
+    def _kernel(self, h, w):
+        return (h, w) if self.global_pooling else self.kernel
+
+    def _out_hw(self, h, w):
+        if self.global_pooling:
+            return 1, 1
+        return (pooled_size(h, self.kernel[0], self.stride[0], self.pad[0]),
+                pooled_size(w, self.kernel[1], self.stride[1], self.pad[1]))
+
+    # -- forward ------------------------------------------------------------------
+    def forward(self, bottoms):
+        x = bottoms[0]
+        if x.ndim != 4:
+            raise shape_error(self, f"expects a 4-d input, got shape {tuple(x.shape)}")
+        h, w = x.shape[2], x.shape[3]
+        self._in_shape = x.shape
+        if self.global_pooling:
+            return [self._global_forward(x)]
+        oh, ow = self._out_hw(h, w)
+        if self.method == "MAX":
+            return [self._max_forward(x, oh, ow)]
+        return [self._ave_forward(x, oh, ow)]
+
+    # The image is padded and split by column phase (column mod stride_w) into one buffer
+    # (N, C, Hp, stride_w, Wp / stride_w), laid out in memory like the input.  Every window
+    # column j of every output column is then the contiguous slice [j % s, j // s : j // s + OW],
+    # so both separable passes run over long contiguous runs, even channels-last.
+    def _plan_buffer(self, x, oh, ow):
+        """Remember the per-image shape and memory order of x's padded, phase-split form."""
+        c, h, w = x.shape[1:]
+        (kh, kw), (sh, sw), ph = self.kernel, self.stride, self.pad[0]
+        hp = max(h + ph, (oh - 1) * sh + kh)
+        wq = -(-max(w + self.pad[1], (ow - 1) * sw + kw) // sw)
+        self._buf_shape = (c, hp, sw, wq)
+        self._channels_last = x.strides[1] < x.strides[3]
+
+    def _fill_buffer(self, buf, x):
+        """Copy the images x into the (already padded) phase buffer ``buf``."""
+        h, w = x.shape[2], x.shape[3]
+        ph, sw = self.pad[0], self.stride[1]
+        for r, q0, x0, count in self._phases(w):
+            buf[:x.shape[0], :, ph:ph + h, r, q0:q0 + count] = x[:, :, :, x0::sw][..., :count]
+        return buf[:x.shape[0]]
+
+    def _alloc_buffer(self, xp, images, dtype, fill):
+        """A phase buffer for ``images`` images, filled with ``fill``."""
+        shape = (images,) + self._buf_shape
+        if not self._channels_last:
+            return xp.full(shape, fill, dtype=dtype)
+        order = (0, 2, 3, 4, 1)
+        base = xp.full(tuple(shape[a] for a in order), fill, dtype=dtype)
+        return base.transpose([order.index(a) for a in range(5)])
+
+    def _phases(self, w):
+        """(phase r, first slot, first image column, count) for each column phase that holds image columns."""
+        sw, pw = self.stride[1], self.pad[1]
+        out = []
+        for r in range(sw):
+            first = pw + (r - pw) % sw  # first padded column >= pw that is r mod sw
+            count = len(range(first, pw + w, sw))
+            if count:
+                out.append((r, first // sw, first - pw, count))
+        return out
+
+    def _column(self, buf, j, ow):
+        """Window column j of every output column: a (N, C, Hp, OW) view."""
+        s = self.stride[1]
+        return buf[:, :, :, j % s, j // s:j // s + ow]
+
+    def _max_forward(self, x, oh, ow):
+        xp = xp_of(x)
+        n, c = x.shape[:2]
+        (kh, kw), sh = self.kernel, self.stride[0]
+        chunks = batch_chunks(xp, n, x[0].size)
+        self._plan_buffer(x, oh, ow)
+        hp = self._buf_shape[1]
+        y = empty_like_layout(x, (n, c, oh, ow))
+        jarg = zeros_like_layout(x, (n, c, hp, ow), dtype="int8") if kw > 1 else None
+        iarg = zeros_like_layout(x, (n, c, oh, ow), dtype="int8") if kh > 1 else None
+
+        def chunk(n0, n1):
+            part = self._fill_buffer(self._alloc_buffer(xp, n1 - n0, x.dtype, -xp.inf), x[n0:n1])
+            # pass 1 along W: the best column of each window row, and which offset won (first on ties)
+            row_max = self._column(part, 0, ow).copy(order="K")
+            for j in range(1, kw):
+                cand = self._column(part, j, ow)
+                better = cand > row_max
+                xp.maximum(row_max, cand, out=row_max)
+                # j grows, so the latest strict improvement is also the largest index: max() records it
+                xp.maximum(jarg[n0:n1], better * jarg.dtype.type(j), out=jarg[n0:n1])
+            # pass 2 along H: the best row, first on ties, so the winner is Caffe's first in row-major order
+            out = y[n0:n1]
+            out[...] = row_max[:, :, _window_slice(0, sh, oh)]
+            for i in range(1, kh):
+                cand = row_max[:, :, _window_slice(i, sh, oh)]
+                better = cand > out
+                xp.maximum(out, cand, out=out)
+                xp.maximum(iarg[n0:n1], better * iarg.dtype.type(i), out=iarg[n0:n1])
+
+        run_chunks(xp, chunk, chunks)
+        self._jarg, self._iarg = jarg, iarg
+        return y
+
+    def _pool_sizes(self, h, w, oh, ow, dtype, xp):
+        """Caffe's AVE divisor: window area clipped to the padded image, (OH, OW)."""
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
+
+        def along(size, k, s, p, count):
+            start = xp.arange(count) * s - p
+            end = xp.minimum(start + k, size + p)
+            return (end - start).astype(dtype)
+
+        return along(h, kh, sh, ph, oh)[:, None] * along(w, kw, sw, pw, ow)[None, :]
+
+    def _ave_forward(self, x, oh, ow):
+        xp = xp_of(x)
+        n, c, h, w = x.shape
+        (kh, kw), sh = self.kernel, self.stride[0]
+        self._inv_area = 1 / self._pool_sizes(h, w, oh, ow, x.dtype, xp)
+        chunks = batch_chunks(xp, n, x[0].size)
+        self._plan_buffer(x, oh, ow)
+        y = empty_like_layout(x, (n, c, oh, ow))
+
+        def chunk(n0, n1):
+            part = self._fill_buffer(self._alloc_buffer(xp, n1 - n0, x.dtype, 0), x[n0:n1])
+            row_sum = self._column(part, 0, ow).copy(order="K")
+            for j in range(1, kw):
+                row_sum += self._column(part, j, ow)
+            out = y[n0:n1]
+            out[...] = row_sum[:, :, _window_slice(0, sh, oh)]
+            for i in range(1, kh):
+                out += row_sum[:, :, _window_slice(i, sh, oh)]
+            out *= self._inv_area
+
+        run_chunks(xp, chunk, chunks)
+        return y
+
+    def _global_forward(self, x):
+        n, c, h, w = x.shape
+        flat = x.reshape(n, c, h * w)
+        if self.method == "MAX":
+            self._arg = flat.argmax(axis=2)
+            return flat.max(axis=2).reshape(n, c, 1, 1)
+        return flat.mean(axis=2).reshape(n, c, 1, 1)
+
+    # -- backward -----------------------------------------------------------------
+    def backward(self, top_grads, propagate_down):
+        dy = top_grads[0]
+        if not propagate_down[0] or dy is None:
+            return [None]
+        if self.global_pooling:
+            return [self._global_backward(dy)]
+        xp = xp_of(dy)
+        n, c, h, w = self._in_shape
+        (kh, kw), sh = self.kernel, self.stride[0]
+        oh, ow = dy.shape[2], dy.shape[3]
+        ph, sw = self.pad[0], self.stride[1]
+        hp = self._buf_shape[1]
+        dx = empty_like_layout(dy, (n, c, h, w))
+        is_max = self.method == "MAX"
+        iarg, jarg = (self._iarg, self._jarg) if is_max else (None, None)
+
+        def chunk(n0, n1):
+            g = dy[n0:n1] if is_max else dy[n0:n1] * self._inv_area
+            # undo pass 2: spread each output's gradient over its window rows
+            drow = zeros_like_layout(g, (n1 - n0, c, hp, ow))
+            for i in range(kh):
+                drow[:, :, _window_slice(i, sh, oh)] += g if iarg is None else g * (iarg[n0:n1] == i)
+            # undo pass 1 into the phase-split padded buffer, then gather the image columns back
+            dbuf = self._alloc_buffer(xp, n1 - n0, dy.dtype, 0)
+            for j in range(kw):
+                self._column(dbuf, j, ow)[...] += drow if jarg is None else drow * (jarg[n0:n1] == j)
+            for r, q0, x0, count in self._phases(w):
+                dx[n0:n1, :, :, x0::sw] = dbuf[:, :, ph:ph + h, r, q0:q0 + count]
+
+        run_chunks(xp, chunk, batch_chunks(xp, n, c * h * w))
+        return [dx]
+
+    def _global_backward(self, dy):
+        xp = xp_of(dy)
+        n, c, h, w = self._in_shape
+        if self.method == "MAX":
+            hit = xp.arange(h * w).reshape(1, 1, h * w) == self._arg[:, :, None]
+            return xp.where(hit, dy.reshape(n, c, 1), dy.dtype.type(0)).reshape(n, c, h, w)
+        return xp.broadcast_to(dy / (h * w), (n, c, h, w)).copy()

@@ -1,0 +1,500 @@
+"""DataParallel: every rank trains the same net on 1/N of each mini-batch (Deep Image §3.1).
+
+Gradients are packed into flat buckets in reverse layer order and averaged over
+ranks by a strategy (``butterfly`` by default: reduce-scatter then allgather).
+With ``lazy=True`` (Deep Image's lazy update) a bucket's transfer starts during
+backward as soon as all its layers are done, its parameters are updated as soon
+as the transfer is seen complete, and the next forward waits only for the bucket
+of the layer it is about to run. Every step still uses the full current-step
+gradient, so the weights equal synchronous training (``lazy=False``).
+
+With ``sharded=True`` rank k updates only its part k of each bucket (the solver's
+pure update rule on flat slices, momentum kept for that part only) and the ranks
+allgather new weights instead of averaged gradients.
+
+The engine interface is the trainer's: ``forward(feed)``, ``backward_and_update()``,
+``skip_update()``, ``finish()``, ``solver_state()``, ``load_solver_state(state)``;
+``step(feed)`` does forward, backward and the update in one call.
+"""
+import time
+
+import numpy
+
+from .. import backend
+from ..comm import create_strategy, get_world
+from ..comm.handle import Handle
+from ..errors import ConfigError
+
+#: gradients per bucket before a new one is started (whole layers; a larger layer gets its own bucket)
+DEFAULT_BUCKET_BYTES = 64 * 1024
+#: the ``parallel:`` options of a job in data mode (DataParallel's keyword arguments)
+OPTIONS = ("strategy", "bucket_bytes", "lazy", "sharded", "error_feedback", "int8_block", "progress_thread")
+
+
+class _Bucket:
+    """A flat buffer holding the gradients (and, sharded, the weights) of a run of consecutive layers."""
+
+    def __init__(self, index, layers, params, dtype, xp):
+        self.index = index
+        self.layers = set(layers)
+        self.params = params
+        self.spans = []
+        start = 0
+        for p in params:
+            self.spans.append((start, start + p.size))
+            start += p.size
+        self.size = start
+        self.grad = xp.zeros(self.size, dtype=dtype)
+        self.nbytes = self.grad.nbytes
+        self.handle = None
+        self.launched = False  # started this step
+        self.ready = set()
+        self.lr = self.it = None
+        self.started = None
+        self.has_grad = [True] * len(params)
+        # sharded mode only
+        self.weights = None
+        self.part = (0, 0)
+        self.lr_mult = self.decay_mult = None
+        self.state = None
+
+    def views(self, flat):
+        for p, (a, b) in zip(self.params, self.spans):
+            yield p, flat[a:b].reshape(p.shape)
+
+    def names(self):
+        return ", ".join(p.name for p in self.params)
+
+
+class _BatchShardedRandom:
+    """A layer's generator that draws for the global batch and hands out this rank's rows.
+
+    Dropout draws a mask of the input's shape; here the draw is for N times the local
+    batch (same seed on every rank) and rank k keeps rows k*b..(k+1)*b, so N ranks
+    with B/N samples see exactly the mask one rank with B samples would.
+    """
+
+    def __init__(self, generator, rank, size):
+        self.generator, self.rank, self.size = generator, rank, size
+
+    def random(self, size=None, dtype=numpy.float64, **kwargs):
+        if size is None or self.size == 1:
+            return self.generator.random(size, dtype=dtype, **kwargs)
+        shape = (size,) if isinstance(size, int) else tuple(size)
+        local = shape[0]
+        draws = self.generator.random((local * self.size,) + shape[1:], dtype=dtype, **kwargs)
+        return draws[self.rank * local:(self.rank + 1) * local]
+
+    def __getattr__(self, name):
+        return getattr(self.generator, name)
+
+
+def _signature(net, settings):
+    layers = [(layer.name, layer.type) for layer in net.layers]
+    params = [(p.name, tuple(p.shape), p.lr_mult, p.decay_mult) for p in net.params]
+    return {"dtype": str(net.dtype), "layers": layers, "params": params, "settings": settings}
+
+
+def _first_difference(ref, other):
+    """Words for the first way ``other``'s net signature differs from rank 0's ``ref``."""
+    for key in ("settings", "dtype"):
+        if ref[key] != other[key]:
+            if key == "dtype":
+                return f"net dtype is {ref[key]} on rank 0 but {other[key]} here"
+            for name in ref[key]:
+                if ref[key][name] != other[key].get(name):
+                    return f"parallel.{name} is {ref[key][name]!r} on rank 0 but {other[key].get(name)!r} here"
+    for what, unit in (("layers", "layer"), ("params", "parameter")):
+        for i, (a, b) in enumerate(zip(ref[what], other[what])):
+            if a != b:
+                if what == "layers":
+                    return f"layer #{i} is {a[0]!r} ({a[1]}) on rank 0 but {b[0]!r} ({b[1]}) here"
+                fields = ("name", "shape", "lr_mult", "decay_mult")
+                diffs = [f"{f} {x!r} vs {y!r}" for f, x, y in zip(fields, a, b) if x != y]
+                return f"parameter #{i} {a[0]!r}: {', '.join(diffs)} (rank 0 vs here)"
+        if len(ref[what]) != len(other[what]):
+            return f"rank 0 has {len(ref[what])} {unit}s, this rank {len(other[what])}"
+    return "the nets differ"
+
+
+class DataParallel:
+    """Synchronous data-parallel SGD over MPI with butterfly averaging and lazy updates."""
+
+    def __init__(self, net, solver, comm=None, strategy="butterfly", bucket_bytes=DEFAULT_BUCKET_BYTES, lazy=True,
+                 sharded=False, timeline=None, error_feedback=False, int8_block=256, progress_thread=True, **unknown):
+        if unknown:
+            raise ConfigError(f"parallel: unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}")
+        for name, value in (("lazy", lazy), ("sharded", sharded), ("error_feedback", error_feedback),
+                            ("progress_thread", progress_thread)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"parallel.{name}: expected true or false, got {value!r}")
+        if isinstance(int8_block, bool) or not isinstance(int8_block, int) or int8_block < 1:
+            raise ConfigError(f"parallel.int8_block: expected a whole number >= 1, got {int8_block!r}")
+        if bucket_bytes is None:
+            bucket_bytes = float("inf")
+        if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, (int, float)) or bucket_bytes < 0:
+            raise ConfigError(f"parallel.bucket_bytes: expected a number of bytes >= 0, got {bucket_bytes!r}")
+        self.clipping = solver.cfg.get("clip_gradients", -1.0) >= 0
+        if sharded and self.clipping:
+            raise ConfigError("parallel.sharded: solver.clip_gradients needs the norm of the whole gradient, which "
+                              "no rank holds in sharded mode; turn one of them off")
+        self.net, self.solver = net, solver
+        self.bucket_bytes = bucket_bytes
+        self.lazy, self.sharded = lazy, sharded
+        self.comm = comm if comm is not None else get_world()
+        self.rank, self.size = self.comm.rank, self.comm.size
+        # every rank reaches this collective before anything a mismatch could make hang or differ
+        settings = {"strategy": str(strategy), "bucket_bytes": bucket_bytes, "lazy": lazy, "sharded": sharded,
+                    "error_feedback": error_feedback, "int8_block": int8_block, "size": self.size,
+                    "timeline": timeline is not None}
+        self.comm.agree(_signature(net, settings), "the network", describe=_first_difference)
+        self.timeline = timeline
+        if timeline is not None:
+            timeline.bind(self.comm, barrier=False)  # the agreement above just synchronised the ranks
+        self.strategy = create_strategy(strategy, self.comm, error_feedback=error_feedback, int8_block=int8_block)
+        self.xp = backend.xp_of(net.params[0].data) if net.params else backend.get_xp()
+        self.buckets = self._make_buckets()
+        self.strategy.prepare([b.index for b in self.buckets])
+        self._bucket_of = {i: b for b in self.buckets for i in b.layers}
+        self._broadcast_params()
+        self._shard_layer_randomness()
+        if self.sharded:
+            for bucket in self.buckets:
+                self._init_shard(bucket)
+            self._load_part_states()
+        self._progress = None
+        if progress_thread and self.size > 1 and _threads_allowed():
+            from ..comm.progress_thread import ProgressThread
+
+            self._progress = ProgressThread()
+        self.steps = 0
+        self._bytes_at_start = self.comm.bytes_sent
+        self._window = None
+        self.wait_seconds = self.comm_seconds = self.forward_seconds = self.backward_seconds = 0.0
+        self._mark = None
+        self._hooks = (self._before_forward, self._after_backward)
+        net.before_forward.append(self._before_forward)
+        net.after_backward.append(self._after_backward)
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _make_buckets(self):
+        """Whole layers, last layer first, into buckets of about ``bucket_bytes``."""
+        buckets, layers, params, nbytes = [], [], [], 0
+        itemsize = numpy.dtype(self.net.dtype).itemsize
+
+        def close():
+            if params:
+                buckets.append(_Bucket(len(buckets), layers, list(params), self.net.dtype, self.xp))
+
+        for index in range(len(self.net.layers) - 1, -1, -1):
+            layer = self.net.layers[index]
+            trained = [p for p in layer.params if p.lr_mult != 0] if getattr(layer, "needs_backward", True) else []
+            if not trained:
+                continue
+            size = sum(p.size for p in trained) * itemsize
+            if params and nbytes + size > self.bucket_bytes:
+                close()
+                layers, params, nbytes = [], [], 0
+            layers.append(index)
+            params += trained
+            nbytes += size
+        close()
+        return buckets
+
+    def _broadcast_params(self):
+        """Every rank starts from rank 0's weights (all parameters, frozen ones too)."""
+        if self.size == 1:
+            return
+        handles = [self.comm.ibcast(p.data, root=0) for p in self.net.params]
+        for handle in handles:
+            handle.wait()
+
+    def _shard_layer_randomness(self):
+        """Layers that draw per-sample random numbers (Dropout) draw for the global batch."""
+        for layer in self.net.layers:
+            generator = getattr(layer, "rng", None)
+            if generator is not None and not isinstance(generator, _BatchShardedRandom):
+                layer.rng = _BatchShardedRandom(generator, self.rank, self.size)
+
+    def _init_shard(self, bucket):
+        xp = self.xp
+        bucket.weights = xp.zeros(bucket.size, dtype=self.net.dtype)
+        bucket.part = self.strategy.own_part(bucket.size)
+        a, b = bucket.part
+        lr_mult = numpy.empty(bucket.size, dtype=self.net.dtype)
+        decay_mult = numpy.empty(bucket.size, dtype=self.net.dtype)
+        for p, (s, e) in zip(bucket.params, bucket.spans):
+            lr_mult[s:e], decay_mult[s:e] = p.lr_mult, p.decay_mult
+        bucket.lr_mult = backend.to_device(lr_mult[a:b])
+        bucket.decay_mult = backend.to_device(decay_mult[a:b])
+        bucket.state = self.solver.rule.init_state(bucket.weights[a:b])
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def _before_forward(self, index, layer):
+        now = time.perf_counter()
+        self._close_span(now, "forward")
+        self._poll()
+        bucket = self._bucket_of.get(index)
+        if bucket is not None and bucket.handle is not None:
+            self._complete(bucket, waiting_for=layer.name)
+        self._mark = (layer.name, time.perf_counter())
+
+    def _after_backward(self, index, layer):
+        self._mark = (layer.name, self._mark[1]) if self._mark else (layer.name, time.perf_counter())
+        self._close_span(time.perf_counter(), "backward")
+        bucket = self._bucket_of.get(index)
+        if bucket is not None:
+            bucket.ready.add(index)
+            if self.lazy and bucket.ready == bucket.layers and not bucket.launched:
+                self._start(bucket)
+        if self.lazy and not self.clipping:
+            self._poll()
+        self._mark = (None, time.perf_counter())
+
+    def _close_span(self, now, phase):
+        if self._mark is None:
+            return
+        name, start = self._mark
+        if phase == "forward":
+            self.forward_seconds += now - start
+        else:
+            self.backward_seconds += now - start
+        if self.timeline is not None and name is not None:
+            self.timeline.complete(f"{phase} {name}", start, now, cat=phase)
+        self._mark = None
+
+    # -- transfers ---------------------------------------------------------------------------------
+    def _start(self, bucket):
+        """Pack the bucket's gradients and start averaging them (sharded: and updating part k)."""
+        for i, (p, view) in enumerate(bucket.views(bucket.grad)):
+            bucket.has_grad[i] = p.grad is not None
+            if p.grad is None:
+                view[...] = 0
+            else:
+                view[...] = p.grad.reshape(p.shape)
+        bucket.launched = True
+        bucket.lr, bucket.it = self.solver.learning_rate(self.solver.iter), self.solver.iter
+        bucket.started = time.perf_counter()
+        if self.sharded:
+            for p, view in bucket.views(bucket.weights):
+                view[...] = p.data
+            bucket.handle = Handle(self._sharded_stages(bucket), name=f"sharded update of bucket {bucket.index}")
+        else:
+            bucket.handle = self.strategy.allreduce_async(bucket.grad, key=bucket.index)
+        if self._progress is not None:
+            self._progress.add(bucket.handle)
+        if self.timeline is not None:
+            self.timeline.instant(f"bucket {bucket.index} ready", cat="comm",
+                                  args={"params": bucket.names(), "bytes": bucket.nbytes})
+
+    def _sharded_stages(self, bucket):
+        scatter = self.strategy.reduce_scatter_async(bucket.grad, key=bucket.index)
+        yield [scatter]
+        scatter.wait()
+        a, b = bucket.part
+        if b > a:
+            self.solver.rule.apply(bucket.weights[a:b], bucket.grad[a:b], bucket.state, bucket.lr,
+                                   bucket.lr_mult, bucket.decay_mult, bucket.it)
+        gather = self.strategy.allgather_async(bucket.weights, key=bucket.index)
+        yield [gather]
+        gather.wait()
+
+    def _poll(self):
+        """Apply the update of every bucket whose transfer has finished meanwhile."""
+        for bucket in self.buckets:
+            if bucket.handle is not None and bucket.handle.test():
+                self._complete(bucket)
+
+    def _complete(self, bucket, waiting_for=None):
+        """Wait for the bucket's transfer (timing the wait) and apply its update."""
+        handle = bucket.handle
+        if not handle.done:
+            start = time.perf_counter()
+            handle.wait()
+            stop = time.perf_counter()
+            self.wait_seconds += stop - start
+            if self.timeline is not None:
+                label = f"wait bucket {bucket.index}" + (f" for {waiting_for}" if waiting_for else "")
+                self.timeline.complete(label, start, stop, cat="wait", lane="wait")
+        else:
+            handle.wait()  # raises a failed transfer as CommError
+        self.comm_seconds += handle.finished_at - bucket.started
+        if self.timeline is not None:
+            self.timeline.complete(f"bucket {bucket.index}", bucket.started, handle.finished_at, cat="comm",
+                                   lane=f"comm bucket {bucket.index}", args={"params": bucket.names()})
+        bucket.handle = None
+        if not self.sharded:
+            for p, view in bucket.views(bucket.grad):
+                p.grad = view  # the rank-averaged gradient, as Solver.update would see it
+        if self.clipping:
+            return  # applied together once every bucket is in (the clip needs the global norm)
+        start = time.perf_counter()
+        self._apply(bucket)
+        if self.timeline is not None:
+            self.timeline.complete(f"update bucket {bucket.index}", start, time.perf_counter(), cat="update")
+
+    def _apply(self, bucket, scale=1.0):
+        if self.sharded:
+            for p, view in bucket.views(bucket.weights):
+                p.data[...] = view
+            return
+        rule = self.solver.rule
+        for (p, view), has_grad in zip(bucket.views(bucket.grad), bucket.has_grad):
+            if not has_grad:
+                continue
+            grad = view if scale == 1.0 else view * scale
+            rule.apply(p.data, grad, self.solver.state_for(p), bucket.lr, p.lr_mult, p.decay_mult, bucket.it)
+
+    # -- the engine interface ------------------------------------------------------------------------
+    def forward(self, feed):
+        """Forward on this rank's slice of the batch; waits per layer for last step's updates."""
+        if self.timeline is not None:
+            self.timeline.begin(f"step {self.solver.iter}", cat="step")
+        self._mark = None
+        outputs = self.net.forward(feed)
+        self._close_span(time.perf_counter(), "forward")
+        return outputs
+
+    def backward_and_update(self):
+        """Backward with transfers started by the hooks, then (unless lazy) wait and update."""
+        self.finish()  # normally a no-op: forward already waited for every bucket
+        for bucket in self.buckets:
+            bucket.launched = False
+            bucket.ready = set()
+        self._mark = (None, time.perf_counter())
+        self.net.backward()
+        self._mark = None
+        for bucket in self.buckets:  # buckets whose layers ran no backward this step still go out
+            if not bucket.launched:
+                self._start(bucket)
+        if not self.lazy or self.clipping:
+            self._wait_all()
+        self.solver.iter += 1
+        self.steps += 1
+        if self.timeline is not None:
+            self.timeline.end(f"step {self.solver.iter - 1}", cat="step")
+
+    def step(self, feed):
+        """forward + backward_and_update; returns the net's outputs."""
+        outputs = self.forward(feed)
+        self.backward_and_update()
+        return outputs
+
+    def skip_update(self):
+        """Count the step without changing the weights (every rank must skip it together)."""
+        self.finish()
+        self.solver.iter += 1
+        if self.timeline is not None:
+            self.timeline.end(f"step {self.solver.iter - 1}", cat="step")
+
+    def _wait_all(self):
+        pending = [b for b in self.buckets if b.handle is not None]
+        for bucket in pending:
+            self._complete(bucket)
+        if self.clipping and pending:
+            scale = self.solver.clip_scale()
+            for bucket in pending:
+                self._apply(bucket, scale)
+
+    def finish(self):
+        """Wait for every transfer in flight and apply its update: the weights are then current."""
+        if any(b.handle is not None for b in self.buckets):
+            self._wait_all()
+
+    def close(self):
+        """finish(), detach the hooks and stop the progress thread."""
+        self.finish()
+        before, after = self._hooks
+        if before in self.net.before_forward:
+            self.net.before_forward.remove(before)
+        if after in self.net.after_backward:
+            self.net.after_backward.remove(after)
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+
+    # -- solver state (checkpoints) -------------------------------------------------------------------
+    def solver_state(self):
+        """The solver's state as ``Solver.state_dict()`` gives it, whole, on every rank (collective).
+
+        Sharded, each rank holds its parts only; they are gathered here so a checkpoint
+        written by rank 0 can be resumed with any number of ranks and either mode.
+        """
+        self.finish()
+        if not self.sharded:
+            return self.solver.state_dict()
+        state = {}
+        for bucket in self.buckets:
+            mine = {k: backend.to_host(v) for k, v in bucket.state.items()}
+            parts = self.comm.allgather(mine)
+            for key in sorted(mine):
+                flat = numpy.concatenate([part[key] for part in parts])
+                for p, (s, e) in zip(bucket.params, bucket.spans):
+                    state.setdefault(p.name, {})[key] = numpy.array(flat[s:e].reshape(p.shape))
+        return {"iter": self.solver.iter, "state": state}
+
+    def load_solver_state(self, saved):
+        """Restore ``solver_state()``'s output (every rank passes the same dict)."""
+        self.finish()
+        self.solver.load_state_dict(saved)
+        if self.sharded:
+            self._load_part_states()
+
+    def _load_part_states(self):
+        """Sharded: take this rank's parts of any whole-parameter state the solver holds, then drop it."""
+        for bucket in self.buckets:
+            a, b = bucket.part
+            for key, part in bucket.state.items():
+                for p, (s, e) in zip(bucket.params, bucket.spans):
+                    whole = self.solver.state.get(p.name, {}).get(key)
+                    lo, hi = max(s, a), min(e, b)
+                    if whole is not None and hi > lo:
+                        part[lo - a:hi - a] = backend.to_device(whole).reshape(-1)[lo - s:hi - s]
+        self.solver.state = {}
+
+    # -- what happened ---------------------------------------------------------------------------------
+    @property
+    def gradient_bytes(self):
+        return sum(b.nbytes for b in self.buckets)
+
+    def bytes_bound(self):
+        """2(N-1)/N of the gradient bytes: what the butterfly sends per rank and step at full precision."""
+        return 2.0 * (self.size - 1) / self.size * self.gradient_bytes
+
+    def stats(self):
+        """Totals since construction: steps, bytes sent, seconds waiting / in flight / computing."""
+        steps = max(self.steps, 1)
+        sent = self.comm.bytes_sent - self._bytes_at_start
+        return {"steps": self.steps, "buckets": len(self.buckets), "gradient_bytes": self.gradient_bytes,
+                "bytes_sent": sent, "bytes_per_step": sent / steps, "bytes_bound": self.bytes_bound(),
+                "wait_seconds": self.wait_seconds, "comm_seconds": self.comm_seconds,
+                "forward_seconds": self.forward_seconds, "backward_seconds": self.backward_seconds}
+
+    def metrics(self):
+        """Per-step averages since the last call, for the metrics log (bytes each rank sent, seconds blocked)."""
+        now = self.stats()
+        last, self._window = self._window, now
+        if last is None:
+            last = {key: 0 for key in now}
+        steps = now["steps"] - last["steps"]
+        if steps <= 0:
+            return {}
+        return {"comm_bytes_per_step": (now["bytes_sent"] - last["bytes_sent"]) / steps,
+                "comm_bound_bytes_per_step": now["bytes_bound"],
+                "comm_blocked_s_per_step": (now["wait_seconds"] - last["wait_seconds"]) / steps,
+                "comm_in_flight_s_per_step": (now["comm_seconds"] - last["comm_seconds"]) / steps}
+
+    def __repr__(self):
+        mode = "sharded" if self.sharded else "replicated"
+        return (f"DataParallel({self.strategy.name}, {self.size} ranks, {len(self.buckets)} buckets, "
+                f"lazy={self.lazy}, {mode})")
+
+
+def _threads_allowed():
+    """A progress thread may call MPI only when MPI was initialised with MPI_THREAD_MULTIPLE."""
+    from mpi4py import MPI
+
+    return MPI.Query_thread() == MPI.THREAD_MULTIPLE
+
+
+__all__ = ["DEFAULT_BUCKET_BYTES", "OPTIONS", "DataParallel"]
