@@ -25,17 +25,17 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse
-import statistics
-import sys
-import time
+import argparse  # noqa: E402 - after pinning the thread counts
+import statistics  # noqa: E402 - after pinning the thread counts
+import sys  # noqa: E402 - after pinning the thread counts
+import time  # noqa: E402 - after pinning the thread counts
 
-import numpy
+import numpy  # noqa: E402 - after pinning the thread counts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from minwa.augment import build_transform
+from minwa.augment import build_transform  # noqa: E402 - after pinning the thread counts
 
 OPS = ("flip", "rotation", "lens_distortion", "color_cast", "vignette")
 

@@ -196,7 +196,8 @@ def _table(title, single, rows):
         efficiency = row["images_per_s"] / (2 * single["images_per_s"]) if single else float("nan")
         ratio = row["bytes_per_step"] / row["bytes_bound"] if row["bytes_bound"] else float("nan")
         mark = "" if row["exact_bytes"] else "*"
-        print(f"{mode:<10} {row['images_per_s']:>8.1f} {efficiency:>12.2f} {row['bytes_per_step'] / 1e6:>12.3f}{mark:1} "
+        megabytes = row["bytes_per_step"] / 1e6
+        print(f"{mode:<10} {row['images_per_s']:>8.1f} {efficiency:>12.2f} {megabytes:>12.3f}{mark:1} "
               f"{ratio:>7.3f} {row['exchange_seconds'] * 1e3:>11.1f} {row['backward_per_step'] * 1e3:>11.1f} "
               f"{row['wait_per_step'] * 1e3:>10.1f} {_hidden(row):>7.0%}")
 
@@ -241,7 +242,9 @@ class ShapedLink:
                 self._ip("-n", ns, "addr", "add", address, "dev", "mwlink")
                 self._ip("-n", ns, "link", "set", "lo", "up")
                 self._ip("-n", ns, "link", "set", "mwlink", "up")
-                burst = "512kb" if _bits_per_s(self.rate) <= 1e9 else "4mb"  # >= rate / kernel HZ
+                # a bucket of 2 ms at the rate (at least 32 KB): large enough to reach the rate, small enough
+                # that a step's traffic cannot slip through in one burst while the link rests between steps
+                burst = f"{max(int(_bits_per_s(self.rate) / 8 * 0.002), 32 * 1024)}b"
                 subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "mwlink", "root", "tbf",
                                 "rate", self.rate, "burst", burst, "latency", "50ms"], check=True, capture_output=True)
         except (subprocess.CalledProcessError, OSError):

@@ -361,8 +361,8 @@ def explain_failure(output, pid_ranks, first=(), certain=True):
         pid, host, _, text = hydra
         rank = pid_ranks.get(pid)
         who = f"rank {rank}" if rank is not None else "a rank"
-        return (f"{who} (pid {pid} on {host}) ended with {_with_signal_name(text)}; mpiexec stopped the other ranks (the first rank "
-                "to die may be another one: mpiexec reports one process)")
+        return (f"{who} (pid {pid} on {host}) ended with {_with_signal_name(text)}; mpiexec stopped the other "
+                "ranks (the first rank to die may be another one: mpiexec reports one process)")
     return None
 
 

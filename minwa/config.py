@@ -171,6 +171,11 @@ def normalize_job(raw, base_dir="."):
         raise ConfigError("data: expected a mapping")
     if "augment" in raw and "augment" not in data:
         data["augment"] = raw.pop("augment")
+    hint = raw.get("_data_hint") or {}
+    for key, phase in (("batch_size", "train"), ("test_batch_size", "test")):
+        value = (hint.get(phase) or {}).get("batch_size")
+        if value and key not in data:
+            data[key] = value  # a Caffe data layer's batch size, when the job does not say
     raw["data"] = data
     if not isinstance(raw.get("parallel") or {}, dict):
         raise ConfigError("parallel: expected a mapping")

@@ -5,23 +5,19 @@ The loop is the same for every mode: take this rank's slice of the global batch,
 (single process or data parallel) decides how gradients meet. Rank 0 shows
 progress, writes metrics.jsonl and checkpoints into the run directory.
 """
-import math
 import os
 import time
 
-import numpy
-
 from . import backend
-from .errors import ConfigError, MinwaError
+from .errors import ConfigError
 from .evaluate import evaluate, share_params
 from .metrics import MetricsLog
 from .net import Net
 from .progress import Progress
+from .failure import NonFiniteLoss, check_finite, install_abort_on_error, install_stop_handler
 from .solver import Solver
 
-
-class NonFiniteLoss(MinwaError):
-    """The loss became NaN or infinite."""
+__all__ = ["train", "NonFiniteLoss"]
 
 
 def _mpi_launched():
@@ -83,6 +79,10 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     if comm is not None:
         backend.bind_device(comm.local_rank)
+        if comm.size > 1:
+            install_abort_on_error(comm)  # a failing rank aborts the job instead of hanging the others
+    if stop_flag is None:
+        stop_flag = install_stop_handler(comm)  # SIGINT/SIGTERM: checkpoint at the next step, exit cleanly
     is_root = rank == 0
     solver_cfg = job.solver
     total_steps = int(max_iter if max_iter is not None else solver_cfg["max_iter"])
@@ -148,11 +148,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
             x, y = next(batches)
             outputs = engine.forward(dict(zip(names, (x, y))))
             loss = net.loss
-            if not _all_finite(loss, comm):
-                if on_nan == "stop":
-                    raise NonFiniteLoss(f"step {step}: loss is {loss} on rank {rank} "
-                                        f"(stopping; the last checkpoint in {run_dir} is intact; "
-                                        f"set train.on_nan=skip to skip such steps)")
+            if not check_finite(loss, step, on_nan, comm):
                 skipped += 1
                 bar.message(f"step {step}: loss is {loss}; step skipped")
                 engine.skip_update()
@@ -181,20 +177,14 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
             checkpoints.save(step)
     finally:
         bar.close()
+        if hasattr(stop_flag, "restore"):
+            stop_flag.restore()
         if timeline is not None:
             timeline.close()
     summary["seconds"] = time.perf_counter() - started
     summary["skipped_steps"] = skipped
     summary["final_step"] = step
     return summary
-
-
-def _all_finite(loss, comm):
-    finite = math.isfinite(loss)
-    if comm is None or comm.size == 1:
-        return finite
-    flags = comm.allreduce(numpy.array([0.0 if finite else 1.0]))
-    return float(flags[0]) == 0.0
 
 
 class _Checkpoints:
@@ -213,7 +203,8 @@ class _Checkpoints:
         if self.enabled:
             os.makedirs(self.dir, exist_ok=True)
             path = os.path.join(self.dir, f"step_{step:08d}.h5")
-            checkpoint.save_checkpoint(path, self.net, state, {"step": step, "config": self.job.text})
+            checkpoint.save_checkpoint(path, self.net, state, {"step": step, "config": self.job.text,
+                                                                "rng": _rng_states(self.net)})
             if self.keep:
                 checkpoint.keep_last(self.dir, self.keep)
         if self.comm is not None and self.comm.size > 1:
@@ -226,5 +217,16 @@ class _Checkpoints:
         if path is None:
             raise ConfigError(f"--resume latest: no checkpoint in {self.dir}")
         info = checkpoint.load_checkpoint(path, self.net)
-        self.engine.load_solver_state(info["solver"])
+        if info.get("solver") is not None:
+            self.engine.load_solver_state(info["solver"])
+        for layer in self.net.layers:
+            saved = (info.get("rng") or {}).get(layer.name)
+            if saved is not None and getattr(layer, "rng", None) is not None:
+                layer.rng.bit_generator.state = saved
         return int(info["step"])
+
+
+def _rng_states(net):
+    """The random generators' states of layers that draw (Dropout), by layer name."""
+    return {layer.name: layer.rng.bit_generator.state for layer in net.layers
+            if getattr(layer, "rng", None) is not None and hasattr(layer.rng, "bit_generator")}

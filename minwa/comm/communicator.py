@@ -127,6 +127,11 @@ class Communicator:
                             staging=self._staging, cuda_aware=self._cuda_aware)
 
     @property
+    def mpi_comm(self):
+        """The underlying mpi4py communicator (also ``self.mpi``)."""
+        return self.mpi
+
+    @property
     def cuda_aware(self):
         """True when MPI reads and writes GPU memory itself (no staging through the host)."""
         if self._cuda_aware is None:

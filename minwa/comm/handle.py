@@ -1,7 +1,8 @@
 """Handle: one communication in flight, with ``wait()`` and ``test()`` (Horovod's async handles).
 
 A transfer is written as a generator that posts nonblocking MPI requests and
-yields them (a list that may also hold other Handles, to chain operations); the code after a ``yield`` runs once those requests are complete
+yields them (a list that may also hold other Handles, to chain operations); the
+code after a ``yield`` runs once those requests are complete
 (sum the received parts, post the next stage, ...) and the generator's return
 value is the handle's result. ``test()`` advances the generator as far as it can
 without blocking, ``wait()`` blocks until the end. Either may be called from the

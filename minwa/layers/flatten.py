@@ -1,4 +1,4 @@
-"""Flatten: merge axes [axis, end_axis] into one (Caffe's Flatten; a reshape, no copy)."""
+"""Flatten: merge axes [axis, end_axis] into one (Caffe's Flatten; a reshape)."""
 from ._util import canonical_axis, count
 from .layer import Layer
 from .registry import register

@@ -1,6 +1,6 @@
 import pytest
-from minwa.augment import PAPER, AugmentConfig, build_transform
 
+from minwa.augment import PAPER, AugmentConfig, build_transform
 from minwa.errors import ConfigError
 
 

@@ -1,8 +1,8 @@
 """The batched xp path agrees with the per-image CPU path (tested on numpy; on cupy where there is a GPU)."""
 import numpy
 import pytest
-from minwa.augment import PAPER, BatchAugmenter, build_transform
 
+from minwa.augment import PAPER, BatchAugmenter, build_transform
 from minwa.errors import DataError
 
 BLOCK = dict(PAPER, crop=40, scales=[48, 64], flip={"p": 0.5}, rotation={"p": 0.7}, lens_distortion={"p": 0.7},

@@ -1,6 +1,7 @@
 """The vectorised fixed-point bilinear gather against a plain per-pixel float reference."""
 import numpy
 import pytest
+
 from minwa.augment.bilinear import ONE, bilinear_fixed, finish_planar, fixed_weights
 from minwa.augment.warp_map import split_fixed
 

@@ -1,5 +1,6 @@
 import numpy
 import pytest
+
 from minwa.augment import color_cast
 
 

@@ -1,5 +1,6 @@
 import numpy
 import pytest
+
 from minwa.augment import AugmentConfig, Pipeline, crop, rescale
 from minwa.augment.crop import scaled_size
 from minwa.augment.sample_params import SampleParams

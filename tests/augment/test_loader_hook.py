@@ -1,6 +1,7 @@
 """build_transform plugged into the data loader: rank slices see what one rank sees."""
 import numpy
 import pytest
+
 from minwa.augment import build_transform
 
 datasets = pytest.importorskip("minwa.datasets")

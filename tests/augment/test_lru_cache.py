@@ -1,4 +1,5 @@
 import numpy
+
 from minwa.augment.lru_cache import LRUCache
 
 

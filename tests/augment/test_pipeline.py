@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy
 import pytest
+
 from minwa.augment import PAPER, Pipeline, color_cast
 from minwa.augment.crop import scaled_size
 from minwa.augment.sample_params import SampleParams

@@ -2,9 +2,9 @@ import os
 
 import numpy
 import pytest
-from minwa.augment import preview
 from PIL import Image
 
+from minwa.augment import preview
 from minwa.errors import ConfigError, DataError
 
 PHOTO = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "photos", "cat.jpg")

@@ -1,5 +1,6 @@
 import numpy
 import pytest
+
 from minwa.augment.sample_params import NUM_UNIFORMS, SLOTS, sample_uniforms
 
 

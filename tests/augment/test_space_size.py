@@ -3,8 +3,8 @@ import itertools
 
 import numpy
 import pytest
-from minwa.augment import PAPER, AugmentConfig, space_size
 
+from minwa.augment import PAPER, AugmentConfig, space_size
 from minwa.errors import ConfigError
 
 TABLE_1 = {"color_cast": 68920, "vignette": 1960, "lens_distortion": 260, "rotation": 20, "flip": 2, "crop": 82944}

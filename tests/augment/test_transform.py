@@ -1,8 +1,8 @@
 """The loader hook: determinism across workers and orders, evaluation view, batch checks."""
 import numpy
 import pytest
-from minwa.augment import PAPER, build_transform
 
+from minwa.augment import PAPER, build_transform
 from minwa.errors import DataError
 
 BLOCK = dict(PAPER, crop=48, scales=[56, 72])

@@ -1,4 +1,5 @@
 import numpy
+
 from minwa.augment import vignette, vignette_mask
 
 

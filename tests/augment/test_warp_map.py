@@ -1,5 +1,6 @@
 import numpy
 import pytest
+
 from minwa.augment import WarpMap, lens_distortion, rotate
 from minwa.augment.lens_distortion import TYPES, lens_coefficients
 from minwa.augment.warp_map import warp_coords
@@ -84,7 +85,10 @@ def test_fast_and_clamped_paths_agree_inside_the_image():
 def test_batched_coordinates_match_one_by_one(flip):
     angles = numpy.array([0.0, 13.0, -40.0], dtype=numpy.float32)
     lens = [lens_coefficients(k, a) for k, a in ((None, 0), ("barrel", 0.2), ("stretch_v", 0.1))]
-    col = lambda values: numpy.asarray(values, dtype=numpy.float32).reshape(-1, 1, 1)
+
+    def col(values):
+        return numpy.asarray(values, dtype=numpy.float32).reshape(-1, 1, 1)
+
     cos, sin = numpy.cos(numpy.radians(angles)), numpy.sin(numpy.radians(angles))
     sign = -1.0 if flip else 1.0
     ys, xs = warp_coords(numpy, 9, 11, col([sign] * 3), col(cos), col(sin), tuple(col(c) for c in zip(*lens)))

@@ -98,8 +98,9 @@ def _single(directory):
 
     comm = get_world()
     out = {"rank": comm.rank, "size": comm.size, "local_rank": comm.local_rank, "local_source": comm.local_rank_source,
-           "allreduce": comm.allreduce(numpy.arange(3.0)).tolist(), "allgather": comm.allgather(numpy.array([5.0])).tolist(),
-           "bcast": comm.bcast({"a": 1}), "reduce_scatter": comm.reduce_scatter(numpy.arange(4.0)).tolist()}
+           "allreduce": comm.allreduce(numpy.arange(3.0)).tolist(),
+           "allgather": comm.allgather(numpy.array([5.0])).tolist(), "bcast": comm.bcast({"a": 1}),
+           "reduce_scatter": comm.reduce_scatter(numpy.arange(4.0)).tolist()}
     results = []
     for name in STRATEGIES:
         buf = numpy.arange(3, dtype=numpy.float32)

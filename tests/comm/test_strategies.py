@@ -149,7 +149,7 @@ def _compressed(directory):
             strategy.allreduce(buf, key=key)
             mean = contributions.astype(numpy.float64).mean(axis=0)
             bound = 0.0
-            for k, (a, b) in enumerate(strategy.parts(length)):
+            for a, b in strategy.parts(length):
                 for start in range(a, b, 64):  # the owner's blocks start at its part's start
                     block = slice(start, min(start + 64, b))
                     inputs = numpy.abs(contributions[:, block]).max() / 254

@@ -3,10 +3,10 @@ import os
 
 import pytest
 import yaml
-from minwa.launch import convert_command
-from minwa.launch.cli import main as minwa_main
 
 from minwa.errors import ConfigError
+from minwa.launch import convert_command
+from minwa.launch.cli import main as minwa_main
 
 CAFFE_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "caffe")
 

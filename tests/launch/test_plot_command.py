@@ -3,9 +3,9 @@ import json
 import sys
 
 import pytest
-from minwa.launch import plot_command
 
 from minwa.errors import DataError
+from minwa.launch import plot_command
 
 
 def write_run(run_dir, torn=False):
