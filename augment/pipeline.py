@@ -152,6 +152,9 @@ class Pipeline:
         if params.cast is not None and channels != 3:
             raise DataError(f"{where}: color_cast needs RGB images, got {channels} channel(s)")
         size = self.size
+        if dst is not None and (dst.shape != (size, size, channels) or not dst.flags.c_contiguous):
+            numpy.copyto(dst, self.apply(image, params, None, where))  # the fast paths write contiguous arrays
+            return dst
         if dst is None:
             dst = numpy.empty((size, size, channels), dtype=numpy.uint8)
         factor = min(image.shape[:2]) / params.scale

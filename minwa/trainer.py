@@ -8,6 +8,8 @@ progress, writes metrics.jsonl and checkpoints into the run directory.
 import os
 import time
 
+import numpy
+
 from . import backend
 from .errors import ConfigError
 from .evaluate import evaluate, share_params
@@ -162,7 +164,8 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
             bar.update(step, loss, lr, images_per_s)
             display = solver_cfg["display"]
             if display and step % display == 0:
-                extra = {k: float(backend.to_host(v)) for k, v in outputs.items() if getattr(v, "ndim", 1) == 0}
+                extra = _mean_over_ranks({k: float(backend.to_host(v)) for k, v in outputs.items()
+                                          if getattr(v, "ndim", 1) == 0}, allreduce_sum, size)
                 log.write("train", step, epoch=step / train_loader.steps_per_epoch, lr=lr,
                           images_per_s=images_per_s, **extra)
                 window_start, window_steps = now, 0
@@ -185,6 +188,15 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     summary["skipped_steps"] = skipped
     summary["final_step"] = step
     return summary
+
+
+def _mean_over_ranks(values, allreduce_sum, size):
+    """Average the scalars each rank computed on its slice of the batch (a no-op on one rank)."""
+    if allreduce_sum is None or not values:
+        return values
+    names = sorted(values)
+    totals = allreduce_sum(numpy.array([values[k] for k in names], dtype=numpy.float64))
+    return {k: float(totals[i]) / size for i, k in enumerate(names)}
 
 
 class _Checkpoints:

@@ -4,24 +4,27 @@ Weights are (num_output, C / group, kh, kw) and the output size is
 ``(H + 2 pad - kernel) / stride + 1`` (floor), as in Caffe.  Internally the layer
 works channels-last: a chunk of images is unrolled by im2col into a tall
 (images*OH*OW, kh*kw*C) matrix and multiplied by the weights in one GEMM per group,
-so the working set stays in cache and no Python loop runs over pixels.  The output
+so the working set stays in cache and no Python loop runs over pixels; chunks run on
+the host threads of _threads.py.  The output
 is returned as an NCHW view of that channels-last memory (see _layout.py).
 Backward reuses the same kernels: the weight gradient is cols^T @ dY, and the input
 gradient of a stride-1 convolution is itself a convolution of the padded output
 gradient with the flipped weights (otherwise col2im adds the columns back).
 """
 from ..backend import xp_of
-from . import _im2col
+from . import _im2col, _threads
 from ._layout import nchw_view
 from ._util import boolean, filler_spec, four_d, number, shape_error, spatial_pair
 from .layer import Layer
 from .registry import register
 
 _CONSTANT_0 = {"type": "constant", "value": 0.0}
-#: target number of elements in one chunk's column matrix on a CPU (16 MB of float32).  Smaller
-#: chunks stay in L2 and win on an idle machine, but every chunk is a multi-threaded BLAS call whose
-#: threads must meet, and on a busy shared machine many small calls cost far more than the cache misses.
-CHUNK_ELEMENTS = 1 << 22
+#: target number of elements in one chunk's column matrix on a CPU: 1 MB of float32, so a chunk's
+#: im2col and GEMM run from L2 cache, one chunk per host thread with single-threaded BLAS (_threads.py)
+CHUNK_ELEMENTS = 1 << 18
+#: the chunk size when BLAS threads cannot be held at one and BLAS parallelises each GEMM itself:
+#: bigger, because every multi-threaded BLAS call makes its threads meet (costly on a busy machine)
+BLAS_THREADED_CHUNK_ELEMENTS = 1 << 22
 #: the same bound on a GPU, where one big GEMM per layer is best
 GPU_CHUNK_ELEMENTS = 1 << 27
 
@@ -66,9 +69,14 @@ class Convolution(Layer):
             raise shape_error(self, f"input has shape {tuple(x.shape)}; expected (N, {self.channels}, H, W)")
 
     @staticmethod
-    def _chunk(xp, n, per_image):
-        limit = CHUNK_ELEMENTS if xp.__name__ == "numpy" else GPU_CHUNK_ELEMENTS
-        return max(1, min(n, limit // max(per_image, 1)))
+    def _chunks(xp, n, per_image):
+        """(start, stop) image ranges of about a chunk's worth of column elements each."""
+        if xp.__name__ != "numpy":
+            limit = GPU_CHUNK_ELEMENTS
+        else:
+            limit = CHUNK_ELEMENTS if _threads.blas_held() else BLAS_THREADED_CHUNK_ELEMENTS
+        size = max(1, min(n, limit // max(per_image, 1)))
+        return [(n0, min(n, n0 + size)) for n0 in range(0, n, size)]
 
     def _groups(self, channels):
         """(start, stop) channel ranges per group, or [None] for an ungrouped layer."""
@@ -112,20 +120,22 @@ class Convolution(Layer):
         oh, ow = out_hw
         groups = self._groups(xpad.shape[3])
         og = out_channels // self.group
+        width = wcols.shape[1]
         y = xp.empty((n, oh, ow, out_channels), dtype=xpad.dtype)
-        b = self._chunk(xp, n, oh * ow * wcols.shape[1])
-        buf = xp.empty((b * oh * ow, wcols.shape[1]), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, kernel, stride, dilation, out_hw, channels) for channels in groups]
-        for n0 in range(0, n, b):
-            n1 = min(n, n0 + b)
+
+        def chunk(n0, n1):
             m = (n1 - n0) * oh * ow
+            buf = xp.empty((m, width), dtype=xpad.dtype)
             ymat = y[n0:n1].reshape(m, out_channels)
             for gi, channels in enumerate(groups):
-                cols = _im2col.im2col(views[gi], n0, n1, buf[:m])
+                cols = _im2col.im2col(views[gi], n0, n1, buf)
                 if channels is None:
                     xp.matmul(cols, wcols[0], out=ymat)
                 else:
                     ymat[:, gi * og:(gi + 1) * og] = cols @ wcols[gi]
+
+        _threads.run_chunks(xp, chunk, self._chunks(xp, n, oh * ow * width))
         return y
 
     # -- backward -----------------------------------------------------------------
@@ -152,19 +162,25 @@ class Convolution(Layer):
         oh, ow = out_hw
         o, cg, kh, kw = self.weight.shape
         og = o // self.group
+        width = kh * kw * cg
         groups = self._groups(xpad.shape[3])
-        dwcols = xp.zeros((self.group, kh * kw * cg, og), dtype=xpad.dtype)
-        b = self._chunk(xp, n, oh * ow * kh * kw * cg)
-        buf = xp.empty((b * oh * ow, kh * kw * cg), dtype=xpad.dtype)
+        # one partial sum per lane, added up in lane order: the result does not depend on threads
+        partial = xp.zeros((_threads.LANES, self.group, width, og), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
                  for channels in groups]
-        for n0 in range(0, n, b):
-            n1 = min(n, n0 + b)
+
+        def chunk(lane, n0, n1):
             m = (n1 - n0) * oh * ow
+            buf = xp.empty((m, width), dtype=xpad.dtype)
             dymat = dy[n0:n1].reshape(m, o)
             for gi in range(len(groups)):
-                cols = _im2col.im2col(views[gi], n0, n1, buf[:m])
-                dwcols[gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
+                cols = _im2col.im2col(views[gi], n0, n1, buf)
+                partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
+
+        _threads.run_lanes(xp, chunk, self._chunks(xp, n, oh * ow * width))
+        dwcols = partial[0]
+        for lane in range(1, _threads.LANES):
+            dwcols += partial[lane]
         # back to Caffe's (O, Cg, kh, kw)
         dw = dwcols.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
         return xp.ascontiguousarray(dw.reshape(o, cg, kh, kw))
@@ -187,13 +203,14 @@ class Convolution(Layer):
         wcols = self._weight_columns()
         dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, self.channels), dtype=dy.dtype)
         groups = self._groups(self.channels)
-        b = self._chunk(xp, n, oh * ow * kh * kw * cg)
-        for n0 in range(0, n, b):
-            n1 = min(n, n0 + b)
+
+        def chunk(n0, n1):
             dymat = dy[n0:n1].reshape((n1 - n0) * oh * ow, o)
             for gi, channels in enumerate(groups):
                 dcols = dymat[:, gi * og:(gi + 1) * og] @ wcols[gi].T
                 _im2col.col2im_add(dcols, dxpad[n0:n1], self.kernel, self.stride, self.dilation, out_hw, channels)
+
+        _threads.run_chunks(xp, chunk, self._chunks(xp, n, oh * ow * kh * kw * cg))
         return dxpad[:, ph:ph + h, pw:pw + w]
 
     def flops(self, bottom_shapes, top_shapes):

@@ -89,3 +89,13 @@ def test_exact_paths_are_exact():
         if params.cast:
             window = color_cast(window, params.cast)
         assert (pipeline.apply(image, params) == window).all(), params
+
+
+def test_writes_into_a_strided_destination():
+    rng = numpy.random.default_rng(1)
+    image = rng.integers(0, 256, (40, 50, 3), dtype=numpy.uint8)
+    pipeline = Pipeline(dict(PAPER, crop=32, scales=[40]))
+    params = pipeline.sample(0, 0, 3, 40, 50)
+    wide = numpy.zeros((32, 64, 3), numpy.uint8)
+    pipeline.apply(image, params, wide[:, ::2])
+    assert (wide[:, ::2] == pipeline.apply(image, params)).all() and (wide[:, 1::2] == 0).all()

@@ -34,6 +34,7 @@ def test_tiny_chunks_on_threads_match_one_pass(make_layer, helpers, rng, monkeyp
     monkeypatch.setenv("MINWA_THREADS", "3")
     monkeypatch.setattr(_layout, "CACHE_CHUNK", 1)  # one image per chunk
     monkeypatch.setattr(convolution, "CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(convolution, "BLAS_THREADED_CHUNK_ELEMENTS", 1)
     chunked = run(make_layer, spec, x, dy)
     for a, b in zip(reference, chunked):
         np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
@@ -50,3 +51,18 @@ def test_worker_errors_reach_the_caller(monkeypatch):
 
     with pytest.raises(ValueError, match="chunk 2"):
         run_chunks(np, fail, [(0, 1), (1, 2), (2, 3), (3, 4)])
+
+
+def test_blas_threads_are_restored(monkeypatch):
+    from minwa.layers import _threads
+
+    blas = _threads.blas_threads()
+    if blas is None:
+        pytest.skip("this numpy's BLAS threads cannot be set; chunks run in order")
+    get, _ = blas
+    before = int(get())
+    seen = []
+    monkeypatch.setenv("MINWA_THREADS", "2")
+    _threads.run_chunks(np, lambda n0, n1: seen.append(int(get())), [(0, 1), (1, 2), (2, 3)])
+    assert seen == [1, 1, 1]  # one BLAS thread per worker while chunks run
+    assert int(get()) == before

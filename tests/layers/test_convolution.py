@@ -81,6 +81,7 @@ def test_convolution_batch_is_chunked_without_changing_results(make_layer, rng, 
     whole_dx = layer.backward([dy], [True])[0]
     whole_dw = layer.weight.grad.copy()
     monkeypatch.setattr(convolution, "CHUNK_ELEMENTS", 1)  # one image per chunk
+    monkeypatch.setattr(convolution, "BLAS_THREADED_CHUNK_ELEMENTS", 1)
     np.testing.assert_allclose(layer.forward([x])[0], whole_y, rtol=1e-12)
     np.testing.assert_allclose(layer.backward([dy], [True])[0], whole_dx, rtol=1e-12)
     np.testing.assert_allclose(layer.weight.grad, whole_dw, rtol=1e-12)

@@ -32,8 +32,13 @@ def test_batchnorm_running_blobs_follow_caffe(make_layer, rng):
     layer.forward([x2])
     assert [id(p.data) for p in layer.params] == data_ids  # updated in place
     m = 5 * 9
-    mean = lambda x: x.mean(axis=(0, 2, 3))
-    uvar = lambda x: x.var(axis=(0, 2, 3)) * m / (m - 1)
+
+    def mean(x):
+        return x.mean(axis=(0, 2, 3))
+
+    def uvar(x):  # Caffe's running variance is the unbiased one
+        return x.var(axis=(0, 2, 3)) * m / (m - 1)
+
     np.testing.assert_allclose(layer.scale_factor.data, [0.9 * 1 + 1])
     np.testing.assert_allclose(layer.mean.data, 0.9 * mean(x1) + mean(x2))
     np.testing.assert_allclose(layer.variance.data, 0.9 * uvar(x1) + uvar(x2))
