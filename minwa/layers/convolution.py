@@ -106,15 +106,14 @@ class Convolution(Layer):
         h, w = x.shape[2], x.shape[3]
         oh, ow = self._out_hw(h, w)
         xpad = _im2col.pad_nhwc(x.transpose(0, 2, 3, 1), *self.pad)
+        bias = self.bias.data if self.bias is not None else None
         y = self._conv_nhwc(xpad, self._weight_columns(), self.kernel, self.stride, self.dilation, (oh, ow),
-                            self.num_output)
-        if self.bias is not None:
-            y += self.bias.data
+                            self.num_output, bias)
         self._xpad, self._in_shape = xpad, x.shape
         return [nchw_view(y)]
 
-    def _conv_nhwc(self, xpad, wcols, kernel, stride, dilation, out_hw, out_channels):
-        """Channels-last convolution of padded ``xpad`` with column weights ``wcols``: (N, OH, OW, out_channels)."""
+    def _conv_nhwc(self, xpad, wcols, kernel, stride, dilation, out_hw, out_channels, bias=None):
+        """Channels-last convolution of padded ``xpad`` with column weights ``wcols`` (+ bias): (N, OH, OW, out)."""
         xp = xp_of(xpad)
         n = xpad.shape[0]
         oh, ow = out_hw
@@ -134,6 +133,8 @@ class Convolution(Layer):
                     xp.matmul(cols, wcols[0], out=ymat)
                 else:
                     ymat[:, gi * og:(gi + 1) * og] = cols @ wcols[gi]
+            if bias is not None:
+                ymat += bias  # while the chunk is still in cache
 
         _threads.run_chunks(xp, chunk, self._chunks(xp, n, oh * ow * width))
         return y
@@ -149,14 +150,15 @@ class Convolution(Layer):
         if dy is None:
             dy = xp.zeros((n, o, oh, ow), dtype=xpad.dtype)
         dy = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (N, OH, OW, O); a no-op for our own layout
+        self.weight.grad, bias_grad = self._weight_grad(xpad, dy, (oh, ow))
         if self.bias is not None:
-            self.bias.grad = dy.reshape(-1, o).sum(axis=0)
-        self.weight.grad = self._weight_grad(xpad, dy, (oh, ow))
+            self.bias.grad = bias_grad
         if not propagate_down[0]:
             return [None]
         return [nchw_view(self._input_grad(dy, (h, w), (oh, ow)))]
 
     def _weight_grad(self, xpad, dy, out_hw):
+        """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col."""
         xp = xp_of(xpad)
         n = xpad.shape[0]
         oh, ow = out_hw
@@ -166,6 +168,7 @@ class Convolution(Layer):
         groups = self._groups(xpad.shape[3])
         # one partial sum per lane, added up in lane order: the result does not depend on threads
         partial = xp.zeros((_threads.LANES, self.group, width, og), dtype=xpad.dtype)
+        partial_bias = xp.zeros((_threads.LANES, o), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
                  for channels in groups]
 
@@ -176,14 +179,16 @@ class Convolution(Layer):
             for gi in range(len(groups)):
                 cols = _im2col.im2col(views[gi], n0, n1, buf)
                 partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
+            partial_bias[lane] += dymat.sum(axis=0)
 
         _threads.run_lanes(xp, chunk, self._chunks(xp, n, oh * ow * width))
-        dwcols = partial[0]
+        dwcols, dbias = partial[0], partial_bias[0]
         for lane in range(1, _threads.LANES):
             dwcols += partial[lane]
+            dbias += partial_bias[lane]
         # back to Caffe's (O, Cg, kh, kw)
         dw = dwcols.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
-        return xp.ascontiguousarray(dw.reshape(o, cg, kh, kw))
+        return xp.ascontiguousarray(dw.reshape(o, cg, kh, kw)), dbias
 
     def _input_grad(self, dy, in_hw, out_hw):
         """dL/dx as a channels-last (N, H, W, C) array."""
