@@ -34,19 +34,24 @@ class Int8Codec(Codec):
         flat = x.reshape(-1)
         n, nb = flat.size, self.blocks(flat.size)
         wire = xp.empty(self.wire_nbytes(n), dtype=xp.uint8)
-        if n == 0:
-            return wire
-        padded = xp.zeros(nb * self.block, dtype=xp.float32)
-        padded[:n] = flat
-        padded = padded.reshape(nb, self.block)
-        absmax = xp.abs(padded).max(axis=1)
-        scale = absmax / 127.0
-        safe = xp.where(scale > 0, scale, 1.0).astype(xp.float32)
-        q = xp.rint(padded / safe[:, None])
-        xp.clip(q, -127, 127, out=q)
-        wire[:4 * nb] = scale.astype(xp.float32).view(xp.uint8)
-        wire[4 * nb:] = q.reshape(-1)[:n].astype(xp.int8).view(xp.uint8)
+        scales = wire[:4 * nb].view(xp.float32)
+        values = wire[4 * nb:].view(xp.int8)
+        full = n // self.block * self.block
+        if full:  # whole blocks as a (blocks, block) view: no padded copy
+            self._quantise(flat[:full].reshape(-1, self.block), scales[:full // self.block], values[:full], xp)
+        if full < n:
+            self._quantise(flat[full:].reshape(1, -1), scales[nb - 1:], values[full:], xp)
         return wire
+
+    @staticmethod
+    def _quantise(blocks, scales, values, xp):
+        absmax = xp.abs(blocks).max(axis=1).astype(xp.float32)
+        scales[...] = absmax / 127.0
+        safe = xp.where(absmax > 0, absmax / 127.0, 1.0).astype(xp.float32)
+        scaled = blocks / safe[:, None]
+        xp.rint(scaled, out=scaled)
+        xp.clip(scaled, -127, 127, out=scaled)
+        values[...] = scaled.reshape(-1)
 
     def decode(self, wire, out):
         xp = backend.xp_of(wire)
@@ -54,14 +59,16 @@ class Int8Codec(Codec):
         n, nb = flat.size, self.blocks(flat.size)
         if n == 0:
             return out
-        scale = wire[:4 * nb].view(xp.float32)
-        q = wire[4 * nb:4 * nb + n].view(xp.int8)
-        full, tail = divmod(n, self.block)
+        scales = wire[:4 * nb].view(xp.float32)
+        values = wire[4 * nb:4 * nb + n].view(xp.int8)
+        full = n // self.block * self.block
         if full:
-            body = q[:full * self.block].reshape(full, self.block).astype(xp.float32) * scale[:full, None]
-            flat[:full * self.block] = body.reshape(-1)
-        if tail:
-            flat[full * self.block:] = q[full * self.block:].astype(xp.float32) * scale[full]
+            body = flat[:full].reshape(-1, self.block)
+            body[...] = values[:full].reshape(-1, self.block)
+            body *= scales[:full // self.block, None]
+        if full < n:
+            flat[full:] = values[full:]
+            flat[full:] *= scales[nb - 1]
         return out
 
     def __repr__(self):
