@@ -166,6 +166,8 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
             if display and step % display == 0:
                 extra = _mean_over_ranks({k: float(backend.to_host(v)) for k, v in outputs.items()
                                           if getattr(v, "ndim", 1) == 0}, allreduce_sum, size)
+                if hasattr(engine, "metrics"):
+                    extra.update(engine.metrics())
                 log.write("train", step, epoch=step / train_loader.steps_per_epoch, lr=lr,
                           images_per_s=images_per_s, **extra)
                 window_start, window_steps = now, 0

@@ -172,7 +172,8 @@ def test_a_rank_killed_mid_run_ends_the_job_and_is_named(tmp_path, n):
     cmd = _mpiexec(n, _script(tmp_path, KILLED), "minwa", launcher=True)
     code, out, seconds, pid = _kill_rank_mid_run(cmd, n, victim)
     assert code != 0 and seconds < LIMIT
-    assert re.search(rf"minwa-launch: rank {victim} \(pid {pid} on \S+\) died first, .*signal 9, SIGKILL", out), out
+    # under load the launcher may see two ranks end in the same moment; it must still name the victim
+    assert re.search(rf"minwa-launch: .*rank {victim} \(pid {pid}[ )].*died first.*signal 9, SIGKILL", out), out
 
 
 @pytest.mark.mpi
