@@ -13,10 +13,10 @@ import numpy
 from . import backend
 from .errors import ConfigError
 from .evaluate import evaluate, share_params
+from .failure import NonFiniteLoss, check_finite, install_abort_on_error, install_stop_handler
 from .metrics import MetricsLog
 from .net import Net
 from .progress import Progress
-from .failure import NonFiniteLoss, check_finite, install_abort_on_error, install_stop_handler
 from .solver import Solver
 
 __all__ = ["train", "NonFiniteLoss"]
