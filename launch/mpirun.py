@@ -295,16 +295,6 @@ class RankMonitor:
         return first, all(pid in self._lifelines for pid in first)
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _signal_name(number):
     try:
         return signal.Signals(int(number)).name

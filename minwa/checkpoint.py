@@ -9,6 +9,7 @@ read), the solver's ``state_dict()`` under ``/solver``, the caller's state dict
 (step, epoch, config text, anything JSON-like or array-valued) under ``/state``,
 and the RNG states as one JSON attribute ``rng``.
 """
+import contextlib
 import json
 import os
 import re
@@ -187,6 +188,19 @@ def _commit(tmp, path):
     _fsync_path(os.path.dirname(os.path.abspath(path)), directory=True)
 
 
+@contextlib.contextmanager
+def _atomic(path):
+    """Yield a temp name beside ``path``; on success commit it over ``path``, on any error remove it."""
+    tmp = _temp_name(path)
+    try:
+        yield tmp
+        _commit(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def save_checkpoint(path, net, solver=None, state=None):
     """Write a checkpoint atomically; returns ``path``.
 
@@ -203,8 +217,7 @@ def save_checkpoint(path, net, solver=None, state=None):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     remove_stale_temps(directory)
-    tmp = _temp_name(path)
-    try:
+    with _atomic(path) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
             f.attrs["format"] = FORMAT
             f.attrs["format_version"] = FORMAT_VERSION
@@ -225,11 +238,6 @@ def save_checkpoint(path, net, solver=None, state=None):
             if solver_state is not None:
                 _write_tree(f.create_group("solver", track_order=True), solver_state, "solver")
             _write_tree(f.create_group("state", track_order=True), state, "state")
-        _commit(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 
@@ -424,15 +432,8 @@ def export_npz(path_h5, out_npz):
         out_npz += ".npz"
     directory = os.path.dirname(os.path.abspath(out_npz))
     os.makedirs(directory, exist_ok=True)
-    tmp = _temp_name(out_npz)
-    try:
-        with open(tmp, "wb") as f:
-            numpy.savez(f, **saved)
-        _commit(tmp, out_npz)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with _atomic(out_npz) as tmp, open(tmp, "wb") as f:
+        numpy.savez(f, **saved)
     return out_npz
 
 
