@@ -185,7 +185,7 @@ class Net:
             if tuple(value.shape[1:]) != tuple(expected[1:]):
                 raise ShapeError(f"forward: input {name!r} has shape {tuple(value.shape)}, the net expects "
                                  f"(N, {', '.join(str(d) for d in expected[1:])})".replace(", )", ")"))
-            blobs[name] = value
+            blobs[name] = _as_dtype(value, self.dtype)
         loss = 0.0
         for index, layer in enumerate(self.layers):
             for hook in self.before_forward:
@@ -263,6 +263,14 @@ def _check_arity(layer):
             want = rule if isinstance(rule, int) else f"{rule[0]} to {rule[1] if rule[1] is not None else 'any'}"
             raise ConfigError(f"layer {layer.name!r} ({layer.type}), field {what!r}: takes {want} blob(s), "
                               f"got {count}")
+
+
+def _as_dtype(value, dtype):
+    """A fed array in the net's dtype (float data), so every layer computes in it; integer labels stay."""
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind == "f" and value.dtype != dtype:
+        return value.astype(dtype)
+    return value
 
 
 def _has_backward(layer):

@@ -187,13 +187,16 @@ class Solver:
         return self.state[param.name]
 
     def clip_scale(self):
-        """Caffe's ClipGradients: scale all grads when their global L2 norm exceeds clip_gradients."""
+        """Caffe's ClipGradients: scale all grads when their global L2 norm exceeds clip_gradients.
+
+        Blobs with lr_mult 0 are not counted (Caffe computes no diff for them, so they add 0).
+        """
         limit = self.cfg["clip_gradients"]
         if limit < 0:
             return 1.0
         total = 0.0
         for p in self.params:
-            if p.grad is not None:
+            if p.grad is not None and p.lr_mult != 0:
                 xp = backend.xp_of(p.grad)
                 total += float(xp.sum(p.grad.astype("float64") ** 2))
         norm = math.sqrt(total)

@@ -147,3 +147,34 @@ def test_missing_feed_and_unknown_feed():
         net.forward({"x": numpy.zeros((4, 3), dtype=numpy.float32)})
     with pytest.raises(ConfigError, match="'z' is not an input"):
         net.forward({**batch(), "z": 1})
+
+
+def test_float64_net_computes_in_float64_from_float32_inputs():
+    """The loader feeds float32 batches; a float64 net casts them, so every gradient is float64."""
+    from minwa.solver import Solver
+
+    model = {"layers": [
+        {"name": "data", "type": "Input", "top": ["data", "label"],
+         "input_param": {"shape": [{"dim": [2, 3, 6, 6]}, {"dim": [2]}]}},
+        {"name": "conv", "type": "Convolution", "bottom": "data", "top": "conv",
+         "convolution_param": {"num_output": 4, "kernel_size": 3, "weight_filler": {"type": "xavier"}}},
+        {"name": "bn", "type": "BatchNorm", "bottom": "conv", "top": "conv"},
+        {"name": "scale", "type": "Scale", "bottom": "conv", "top": "conv", "scale_param": {"bias_term": True}},
+        {"name": "pool", "type": "Pooling", "bottom": "conv", "top": "pool",
+         "pooling_param": {"pool": "MAX", "kernel_size": 2, "stride": 2}},
+        {"name": "norm", "type": "LRN", "bottom": "pool", "top": "norm", "lrn_param": {"local_size": 3}},
+        {"name": "ip", "type": "InnerProduct", "bottom": "norm", "top": "ip",
+         "inner_product_param": {"num_output": 3, "weight_filler": {"type": "xavier"}}},
+        {"name": "loss", "type": "SoftmaxWithLoss", "bottom": ["ip", "label"], "top": "loss"},
+    ]}
+    net = Net(model, dtype="float64")
+    solver = Solver(net, {"base_lr": 0.1, "momentum": 0.9})
+    x = numpy.random.default_rng(0).normal(size=(2, 3, 6, 6)).astype(numpy.float32)
+    outputs = net.forward({"data": x, "label": numpy.array([0, 2], dtype=numpy.int64)})
+    assert outputs["loss"].dtype == numpy.float64
+    net.backward()
+    solver.step()
+    assert net.params
+    for p in net.params:
+        assert p.grad is not None and p.grad.dtype == numpy.float64, p.name
+        assert p.data.dtype == numpy.float64, p.name

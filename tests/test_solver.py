@@ -37,6 +37,17 @@ def test_lr_mult_zero_freezes_a_param():
     assert p.data[0] == 1.0
 
 
+def test_clip_gradients_leaves_lr_mult_zero_blobs_out_of_the_norm():
+    """Caffe computes no diff for lr_mult 0 blobs, so they add nothing to the clipping norm."""
+    w = _param("w", [0.0, 0.0], [3.0, 4.0])
+    frozen = _param("frozen", [0.0], [100.0], lr_mult=0.0)
+    solver = Solver([w, frozen], {"base_lr": 1.0, "clip_gradients": 1.0})
+    assert solver.clip_scale() == pytest.approx(1.0 / 5.0)  # the norm is 5, not sqrt(25 + 100**2)
+    solver.step()
+    numpy.testing.assert_allclose(w.data, [-0.6, -0.8])
+    assert frozen.data[0] == 0.0
+
+
 def test_nesterov_matches_caffe_formula():
     p = _param("w", [1.0], [2.0])
     solver = Solver([p], {"type": "Nesterov", "base_lr": 0.1, "momentum": 0.5})

@@ -47,13 +47,15 @@ class Eltwise(Layer):
                 y *= b
             self._bottoms = list(bottoms)
         else:
-            y = bottoms[0].copy()
-            # index of the first bottom holding the maximum (Caffe keeps the earlier one on ties)
-            self._arg = xp.zeros(y.shape, dtype="int32")
-            for index, b in enumerate(bottoms[1:], start=1):
-                # index grows, so the latest strict winner is also the largest index seen
-                xp.maximum(self._arg, (b > y) * self._arg.dtype.type(index), out=self._arg)
-                xp.maximum(y, b, out=y)
+            # Caffe's tie rule: bottoms 0 and 1 compare as ``a > b ? 0 : 1`` (a tie goes to bottom 1);
+            # each later bottom takes over only where it is strictly larger
+            a, b = bottoms[0], bottoms[1]
+            self._arg = (~(a > b)).astype("int32")
+            y = xp.where(self._arg == 1, b, a)
+            for index, b in enumerate(bottoms[2:], start=2):
+                wins = b > y
+                self._arg[wins] = index
+                y = xp.where(wins, b, y)
         return [y]
 
     def backward(self, top_grads, propagate_down):

@@ -49,12 +49,25 @@ def test_eltwise_max_and_ties(make_layer, gradcheck, helpers, rng):
     layer, _ = make_layer(elt_spec(operation="MAX"), [x.shape for x in xs])
     np.testing.assert_allclose(layer.forward(xs)[0], np.maximum(np.maximum(xs[0], xs[1]), xs[2]))
     gradcheck(layer, xs)
-    tie = [np.ones((1, 2)), np.ones((1, 2))]
+
+
+def test_eltwise_max_ties_follow_caffe(make_layer):
+    """Caffe: bottoms 0 and 1 compare as ``a > b ? 0 : 1`` (a tie goes to bottom 1); later bottoms win only
+    where strictly larger."""
     layer, _ = make_layer(elt_spec(operation="MAX"), [(1, 2), (1, 2)])
-    layer.forward(tie)
+    layer.forward([np.ones((1, 2)), np.ones((1, 2))])
     g = layer.backward([np.ones((1, 2))], [True, True])
-    np.testing.assert_array_equal(g[0], [[1, 1]])  # the earlier bottom keeps a tie, as in Caffe
-    np.testing.assert_array_equal(g[1], [[0, 0]])
+    np.testing.assert_array_equal(g[0], [[0, 0]])
+    np.testing.assert_array_equal(g[1], [[1, 1]])
+    three = [np.array([[1.0, 2.0, 3.0]]), np.array([[1.0, 1.0, 3.0]]), np.array([[1.0, 2.0, 3.0]])]
+    layer, _ = make_layer(elt_spec(operation="MAX"), [(1, 3)] * 3)
+    np.testing.assert_array_equal(layer.forward(three)[0], [[1, 2, 3]])
+    g = layer.backward([np.array([[10.0, 20.0, 30.0]])], [True] * 3)
+    # position 0: 0-1 tie -> 1, bottom 2 only ties -> stays 1; position 1: bottom 0 wins, 2 ties -> 0;
+    # position 2: like position 0
+    np.testing.assert_array_equal(g[0], [[0, 20, 0]])
+    np.testing.assert_array_equal(g[1], [[10, 0, 30]])
+    np.testing.assert_array_equal(g[2], [[0, 0, 0]])
 
 
 def test_eltwise_errors(make_layer):
