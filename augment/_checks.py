@@ -12,7 +12,11 @@ def mapping(block, where, known):
         raise ConfigError(f"{where}: expected a mapping, got {block!r}")
     unknown = sorted(str(k) for k in set(block) - set(known))
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: {', '.join(sorted(known))}")
+        from minwa.schema.field import closest
+
+        near = closest(unknown[0], known)
+        hint = f"did you mean {near!r}? " if near else ""
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; {hint}known: {', '.join(sorted(known))}")
     return dict(block)
 
 

@@ -10,6 +10,7 @@ import os
 import yaml
 
 from .errors import ConfigError
+from .schema import job_blocks
 from .solver import normalize_solver_config
 
 JOB_KEYS = ("name", "seed", "model", "solver", "data", "train", "parallel", "augment")
@@ -159,12 +160,7 @@ def normalize_job(raw, base_dir="."):
     given = raw.get("train") or {}
     if not isinstance(given, dict):
         raise ConfigError("train: expected a mapping")
-    unknown = sorted(set(given) - set(TRAIN_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"train: unknown key(s) {', '.join(unknown)}; known: {', '.join(TRAIN_DEFAULTS)}")
-    train.update(given)
-    if train["on_nan"] not in ("stop", "skip"):
-        raise ConfigError(f"train.on_nan {train['on_nan']!r}: expected stop or skip")
+    train.update(job_blocks.train_block().check(given, "train"))
     raw["train"] = train
     data = raw.get("data") or {}
     if not isinstance(data, dict):
@@ -177,8 +173,9 @@ def normalize_job(raw, base_dir="."):
         if value and key not in data:
             data[key] = value  # a Caffe data layer's batch size, when the job does not say
     raw["data"] = data
-    if not isinstance(raw.get("parallel") or {}, dict):
-        raise ConfigError("parallel: expected a mapping")
+    job_blocks.data_block().check(data, "data")
+    job_blocks.check_augment(data.get("augment"))
+    job_blocks.parallel_block().check(raw.get("parallel") or {}, "parallel")
     return raw
 
 

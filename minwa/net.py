@@ -13,6 +13,7 @@ from . import backend
 from .errors import ConfigError, ShapeError
 from .layers import Layer, layer_class
 from .layers.fillers import fill
+from .schema.caffe_layers import check_layer
 
 PHASES = ("TRAIN", "TEST")
 
@@ -100,6 +101,7 @@ class Net:
                 cls = layer_class(spec["type"])
             except KeyError as exc:
                 raise ConfigError(f"{where}: {exc.args[0]}") from None
+            spec = check_layer(spec, f"{where} ({spec['type']})")  # unknown keys, types, ranges
             layer = cls(spec, phase=self.phase)
             layer.dtype = self.dtype
             layer.index = len(layers)

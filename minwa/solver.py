@@ -11,65 +11,32 @@ import numpy
 
 from . import backend
 from .errors import ConfigError
+from .schema.solver_block import LR_POLICIES, SOLVER, SOLVER_TYPES  # noqa: F401 - LR_POLICIES re-exported
 
-LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
-SOLVER_TYPES = ("SGD", "Nesterov", "Adam")
-
-#: Caffe SolverParameter fields minwa reads, with Caffe's defaults.
-SOLVER_DEFAULTS = {
-    "type": "SGD", "base_lr": 0.01, "momentum": 0.0, "momentum2": 0.999, "delta": 1e-8,
-    "weight_decay": 0.0, "regularization_type": "L2", "lr_policy": "fixed", "gamma": 0.1, "power": 1.0,
-    "stepsize": 0, "stepvalue": [], "max_iter": 1000, "test_interval": 0, "test_iter": 0,
-    "test_initialization": True, "display": 100, "snapshot": 0, "snapshot_prefix": "", "random_seed": 0,
-    "clip_gradients": -1.0, "average_loss": 1, "snapshot_format": "HDF5",
-}
+#: Caffe SolverParameter fields minwa reads, with Caffe's defaults (declared in minwa.schema.solver_block).
+SOLVER_DEFAULTS = SOLVER.defaults()
 
 
 def normalize_solver_config(cfg):
-    """Fill Caffe's defaults and validate; raises ConfigError naming the field."""
+    """Check against the declared solver schema, fill Caffe's defaults; raises ConfigError naming the field."""
     cfg = dict(cfg or {})
-    if "solver_type" in cfg and "type" not in cfg:
-        cfg["type"] = cfg.pop("solver_type")
-    unknown = sorted(set(cfg) - set(SOLVER_DEFAULTS) - {"solver_type", "net", "solver_mode", "device_id",
-                                                        "iter_size", "test_compute_loss", "lr_mult"})
-    if unknown:
-        raise ConfigError(f"solver: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(SOLVER_DEFAULTS))}")
-    out = dict(SOLVER_DEFAULTS)
-    out.update(cfg)
-    kind = {t.lower(): t for t in SOLVER_TYPES}.get(str(out["type"]).lower())
-    if kind is None:
-        raise ConfigError(f"solver.type {out['type']!r}: expected one of {', '.join(SOLVER_TYPES)}")
-    out["type"] = kind
-    if out["lr_policy"] not in LR_POLICIES:
-        raise ConfigError(f"solver.lr_policy {out['lr_policy']!r}: expected one of {', '.join(LR_POLICIES)}")
-    for key in ("base_lr", "momentum", "momentum2", "delta", "weight_decay", "gamma", "power", "clip_gradients"):
-        try:
-            out[key] = float(out[key])
-        except (TypeError, ValueError):
-            raise ConfigError(f"solver.{key}: expected a number, got {out[key]!r}") from None
-    for key in ("stepsize", "max_iter", "test_interval", "test_iter", "display", "snapshot", "random_seed",
-                "average_loss"):
-        value = out[key]
-        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        if isinstance(value, bool) or not whole:
-            raise ConfigError(f"solver.{key}: expected a whole number, got {value!r}")
-        out[key] = int(value)
-        if out[key] < 0:
-            raise ConfigError(f"solver.{key}: must be >= 0, got {value}")
-    if out["base_lr"] <= 0:
-        raise ConfigError(f"solver.base_lr: must be > 0, got {out['base_lr']}")
-    if not 0.0 <= out["momentum"] < 1.0:
-        raise ConfigError(f"solver.momentum: must be in [0, 1), got {out['momentum']}")
-    if out["weight_decay"] < 0:
-        raise ConfigError(f"solver.weight_decay: must be >= 0, got {out['weight_decay']}")
+    legacy = cfg.pop("solver_type", None)
+    out = SOLVER.check(cfg, "solver", fill=True)
+    if legacy is not None:
+        kind = SOLVER.fields["solver_type"].check(legacy, "solver.solver_type")
+        if "type" in cfg and out["type"].upper() != kind:
+            raise ConfigError(f"solver: 'type: {out['type']}' and 'solver_type: {legacy}' disagree")
+        out["type"] = {t.upper(): t for t in SOLVER_TYPES}[kind]
+    for key in ("stepvalue", "test_iter"):
+        if not isinstance(out[key], list):
+            out[key] = [] if out[key] in ((), None) else [out[key]]
+    if len(out["test_iter"]) > 1:
+        raise ConfigError(f"solver.test_iter: {len(out['test_iter'])} values given; minwa runs one test net")
+    out["test_iter"] = out["test_iter"][0] if out["test_iter"] else 0
     if out["lr_policy"] == "step" and out["stepsize"] <= 0:
         raise ConfigError("solver.stepsize: lr_policy 'step' needs stepsize > 0")
-    stepvalue = out["stepvalue"]
-    out["stepvalue"] = [int(v) for v in (stepvalue if isinstance(stepvalue, (list, tuple)) else [stepvalue])]
     if out["stepvalue"] != sorted(out["stepvalue"]):
         raise ConfigError(f"solver.stepvalue: must be increasing, got {out['stepvalue']}")
-    if str(out["regularization_type"]).upper() not in ("L1", "L2"):
-        raise ConfigError(f"solver.regularization_type {out['regularization_type']!r}: expected L1 or L2")
     return out
 
 

@@ -81,14 +81,7 @@ class Layer:
 
 
 def _param_key(type_name):
-    """Caffe's field name for a type's options: InnerProduct -> inner_product_param."""
-    special = {"LRN": "lrn_param", "ReLU": "relu_param", "BatchNorm": "batch_norm_param",
-               "SoftmaxWithLoss": "softmax_param", "PReLU": "prelu_param", "TanH": "tanh_param"}
-    if type_name in special:
-        return special[type_name]
-    out = []
-    for i, ch in enumerate(type_name):
-        if ch.isupper() and i and not type_name[i - 1].isupper():
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out) + "_param"
+    """Caffe's field name for a type's options: InnerProduct -> inner_product_param (see minwa.schema)."""
+    from ..schema.caffe_layers import param_key  # noqa: PLC0415 - the schema imports no layer code
+
+    return param_key(type_name)
