@@ -250,7 +250,7 @@ def test_v1_layers_are_upgraded():
     ('layer { name: "c" type: "InnerProduct" pooling_param { pool: MAX } }',
      r"layer 'c' \(InnerProduct\), field 'pooling_param': not used by InnerProduct layers"),
     ('layer { name: "c" type: "InnerProduct" blobs { data: 1 } }', r"layer 'c' \(InnerProduct\), field 'blobs'"),
-    ('layer { name: "c" type: "InnerProduct" frobnicate: 3 }', r"field 'frobnicate': not supported"),
+    ('layer { name: "c" type: "InnerProduct" frobnicate: 3 }', r"field 'frobnicate': unknown key; known: bottom"),
     ('layer { name: "c" type: "ReLU" include { stage: "deploy" } }',
      r"layer 'c' \(ReLU\), field 'include': rule field\(s\) stage"),
     ('layer { name: "c" type: "ReLU" include { phase: TRAIN } exclude { phase: TRAIN } }', "no phase"),

@@ -30,10 +30,10 @@ PARAM_SPEC = Message("ParamSpec", {
 STATE_RULE = Message("NetStateRule", {"phase": Field("enum", choices=("TRAIN", "TEST"))})
 
 
-def _spatial(name, default, minimum):
-    """Caffe's ``name`` (one value or a list) and its ``_h``/``_w`` pair."""
+def _spatial(name, default, minimum, repeated=True):
+    """Caffe's ``name`` (repeated in ConvolutionParameter, single in PoolingParameter) and its ``_h``/``_w`` pair."""
     base = name.removesuffix("_size")
-    return {name: Field("int", default, repeated=True, minimum=minimum),
+    return {name: Field("int", default, repeated=repeated, minimum=minimum),
             f"{base}_h": Field("int", minimum=minimum), f"{base}_w": Field("int", minimum=minimum)}
 
 
@@ -47,7 +47,7 @@ CONVOLUTION = Message("ConvolutionParameter", {
 })
 POOLING = Message("PoolingParameter", {
     "pool": Field("enum", "MAX", choices=("MAX", "AVE", "STOCHASTIC")),
-    **_spatial("kernel_size", None, 1), **_spatial("stride", 1, 1), **_spatial("pad", 0, 0),
+    **_spatial("kernel_size", None, 1, False), **_spatial("stride", 1, 1, False), **_spatial("pad", 0, 0, False),
     "global_pooling": Field("bool", False), "engine": ENGINE,
 })
 INNER_PRODUCT = Message("InnerProductParameter", {
@@ -166,8 +166,8 @@ def _misplaced(where, key, kind, blocks, fields):
     other = [t for t, b in LAYER_PARAMS.items() if key in b]
     if other and key not in fields:
         expected = ", ".join(blocks) or "no option block"
-        return ConfigError(f"{where}, field {key!r}: {key} is read by {', '.join(sorted(other))} layers, not by "
-                           f"{kind} (which takes {expected})")
+        return ConfigError(f"{where}, field {key!r}: not used by {kind} layers (they take {expected}; "
+                           f"{key} is read by {', '.join(sorted(other))} layers)")
     near = closest(key, fields)
     if near is None:
         inside = {f"{block}.{k}": k for block, m in blocks.items() for k in m.fields}

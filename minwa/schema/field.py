@@ -9,6 +9,7 @@ several Caffe fields mean "not given" when absent (``kernel_h``).
 """
 import difflib
 import math
+import operator
 
 from ..errors import ConfigError
 
@@ -83,10 +84,10 @@ class Field:
                           + _suggestion(str(value), self.choices))
 
     def _range(self, number, where):
-        checks = ((self.minimum, number.__ge__, ">="), (self.maximum, number.__le__, "<="),
-                  (self.above, number.__gt__, ">"), (self.below, number.__lt__, "<"))
+        checks = ((self.minimum, operator.ge, ">="), (self.maximum, operator.le, "<="),
+                  (self.above, operator.gt, ">"), (self.below, operator.lt, "<"))
         for bound, ok, words in checks:
-            if bound is not None and not ok(bound):
+            if bound is not None and not ok(number, bound):
                 raise ConfigError(f"{where}: must be {words} {bound}, got {number}")
 
 
