@@ -17,7 +17,8 @@ TRANSFORM = Message("TransformationParameter", {
 _LEGACY_TRANSFORM = {k: TRANSFORM.fields[k] for k in ("scale", "mirror", "crop_size", "mean_file")}
 DATA_LAYER_PARAMS = {
     "data_param": Message("DataParameter", {
-        "source": Field("str"), "batch_size": Field("int", minimum=1), "backend": Field("enum", choices=("LEVELDB", "LMDB")),
+        "source": Field("str"), "batch_size": Field("int", minimum=1),
+        "backend": Field("enum", choices=("LEVELDB", "LMDB")),
         "rand_skip": Field("int"), "prefetch": Field("int"), **_LEGACY_TRANSFORM}),
     "image_data_param": Message("ImageDataParameter", {
         "source": Field("str"), "batch_size": Field("int", minimum=1), "shuffle": Field("bool"),
