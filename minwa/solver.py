@@ -157,8 +157,10 @@ class Solver:
         """Caffe's ClipGradients: scale all grads when their global L2 norm exceeds clip_gradients.
 
         Blobs with lr_mult 0 are not counted (Caffe computes no diff for them, so they add 0).
+        With ``iter_size`` > 1 the gradients here are already averaged over the batches
+        (GradientAccumulator) while Caffe clips their sum: the limit is divided to match.
         """
-        limit = self.cfg["clip_gradients"]
+        limit = self.cfg["clip_gradients"] / self.cfg.get("iter_size", 1)
         if limit < 0:
             return 1.0
         total = 0.0

@@ -16,6 +16,7 @@ from .evaluate import evaluate, share_params
 from .failure import NonFiniteLoss, check_finite, install_abort_on_error, install_stop_handler
 from .metrics import MetricsLog
 from .net import Net
+from .parallel.gradient_accumulator import GradientAccumulator
 from .progress import Progress
 from .solver import Solver
 
@@ -104,6 +105,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
 
         timeline = Timeline(job.train["timeline"], rank=rank)
     engine = build_engine(net, solver, comm, job, timeline=timeline)
+    accumulate = GradientAccumulator(net, engine, solver_cfg["iter_size"])  # Caffe's iter_size
 
     run_dir = job.run_dir
     checkpoints = _Checkpoints(run_dir, job, net, solver, engine, enabled=is_root, comm=comm)
@@ -121,7 +123,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     allreduce_sum = (lambda v: comm.allreduce(v)) if comm is not None and size > 1 else None
     test_every = solver_cfg["test_interval"]
     test_steps = solver_cfg["test_iter"] or test_loader.steps_per_epoch
-    global_batch = job.data.get("batch_size", 0) or train_loader.batch_size * size
+    global_batch = (job.data.get("batch_size", 0) or train_loader.batch_size * size) * accumulate.iter_size
 
     def run_test(step):
         engine.finish()
@@ -132,7 +134,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
         return result
 
     summary = {"steps": total_steps, "start_step": start_step, "run_dir": run_dir, "rank": rank}
-    batches = train_loader.batches(start_step)
+    batches = train_loader.batches(start_step * accumulate.iter_size)
     on_nan = job.train["on_nan"]
     window_start, window_steps, skipped = time.perf_counter(), 0, 0
     started = time.perf_counter()
@@ -147,8 +149,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
                 checkpoints.save(step)
                 summary["interrupted"] = True
                 break
-            x, y = next(batches)
-            outputs = engine.forward(dict(zip(names, (x, y))))
+            outputs = accumulate.forward(lambda: dict(zip(names, next(batches))))
             loss = net.loss
             if not check_finite(loss, step, on_nan, comm):
                 skipped += 1

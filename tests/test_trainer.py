@@ -83,3 +83,23 @@ def test_input_shape_mismatch_is_reported(tmp_path):
     job = tiny_job(tmp_path / "bad", **{"data.image_size": 20})
     with pytest.raises(minwa.ConfigError, match=r"input 'data'.*\(3, 16, 16\).*\(3, 20, 20\)"):
         minwa.train(job)
+
+
+def _no_dropout(job_overrides, run_dir):
+    job = tiny_job(run_dir, **job_overrides)
+    job.model["layers"] = [layer for layer in job.model["layers"] if layer["type"] != "Dropout"]
+    return job
+
+
+def test_iter_size_accumulates_gradients_like_one_bigger_batch(tmp_path):
+    """Caffe's iter_size: 2 batches of 8 per step train the weights one batch of 16 does."""
+    common = {"solver.max_iter": 6, "solver.display": 3, "train.dtype": "float64", "data.shuffle": False}
+    minwa.train(_no_dropout(common, tmp_path / "big"))
+    minwa.train(_no_dropout({**common, "solver.iter_size": 2, "data.batch_size": 8}, tmp_path / "acc"))
+    want = load_checkpoint(latest_checkpoint(tmp_path / "big" / "checkpoints"))
+    got = load_checkpoint(latest_checkpoint(tmp_path / "acc" / "checkpoints"))
+    assert got["step"] == want["step"] == 6
+    for name, value in want["params"].items():
+        numpy.testing.assert_allclose(got["params"][name], value, rtol=1e-9, atol=1e-12, err_msg=name)
+    records = [json.loads(line) for line in open(tmp_path / "acc" / "metrics.jsonl")]
+    assert [r["step"] for r in records if r["phase"] == "train"] == [3, 6]
