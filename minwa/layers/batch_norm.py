@@ -7,6 +7,10 @@ common scale factor, each decayed by moving_average_fraction.  TEST (or
 Params with lr_mult 0 and decay_mult 0, so the solver leaves them alone and
 checkpoints carry them; they are updated in place during forward.  Caffe's
 BatchNorm has no affine part: follow it with a Scale layer (bias_term: true).
+
+Under data parallelism the engine sets ``cross_rank_sum`` (an array sum over the
+ranks): TRAIN statistics, the running blobs and backward's two channel means are
+then those of the global batch, so N ranks compute what one process would.
 """
 from ..backend import xp_of
 from ._util import boolean, count, number, shape_error
@@ -19,6 +23,8 @@ _ZERO = {"type": "constant", "value": 0.0}
 @register
 class BatchNorm(Layer):
     type = "BatchNorm"
+    #: set by a data-parallel engine: sums an array over every rank (None: this rank's batch only)
+    cross_rank_sum = None
 
     def setup(self, bottom_shapes):
         shape = tuple(bottom_shapes[0])
@@ -55,10 +61,7 @@ class BatchNorm(Layer):
             mean = self.mean.data * t(factor)
             var = self.variance.data * t(factor)
         else:
-            mean = x.mean(axis=axes)
-            centred = x - mean.reshape(bshape)
-            var = (centred * centred).mean(axis=axes)
-            m = x.size // self.channels
+            mean, centred, var, m = self._batch_statistics(x, xp, axes, bshape)
             unbias = m / (m - 1) if m > 1 else 1.0
             # the running sums, updated in place so views held by the solver or comm stay valid
             self.scale_factor.data *= t(self.fraction)
@@ -76,6 +79,22 @@ class BatchNorm(Layer):
         self._global = self.use_global_stats
         return [y]
 
+    def _batch_statistics(self, x, xp, axes, bshape):
+        """Channel mean, centred input, biased variance and count: of this rank's batch, or the global one."""
+        t = x.dtype.type
+        total = self.cross_rank_sum
+        m = x.size // self.channels
+        if total is None:
+            mean = x.mean(axis=axes)
+            centred = x - mean.reshape(bshape)
+            return mean, centred, (centred * centred).mean(axis=axes), m
+        sums = total(xp.concatenate([x.sum(axis=axes), xp.asarray([m], dtype=x.dtype)]))
+        m = int(round(float(sums[-1])))
+        mean = sums[:-1] / t(m)
+        centred = x - mean.reshape(bshape)
+        self._count = m
+        return mean, centred, total((centred * centred).sum(axis=axes)) / t(m), m
+
     def backward(self, top_grads, propagate_down):
         dy = top_grads[0]
         xp = xp_of(self._y)
@@ -87,8 +106,12 @@ class BatchNorm(Layer):
         if self._global:
             return [dy * inv_std]
         y, axes = self._y, self._axes
-        m = count(y.shape) // self.channels
         t = y.dtype.type
-        mean_dy = dy.sum(axis=axes).reshape(self._bshape) / t(m)
-        mean_dy_y = (dy * y).sum(axis=axes).reshape(self._bshape) / t(m)
+        sums = xp.concatenate([dy.sum(axis=axes), (dy * y).sum(axis=axes)])
+        if self.cross_rank_sum is None:
+            m = count(y.shape) // self.channels
+        else:
+            sums, m = self.cross_rank_sum(sums), self._count
+        mean_dy = sums[:self.channels].reshape(self._bshape) / t(m)
+        mean_dy_y = sums[self.channels:].reshape(self._bshape) / t(m)
         return [(dy - mean_dy - y * mean_dy_y) * inv_std]

@@ -24,6 +24,7 @@ from .. import backend
 from ..comm import create_strategy, get_world
 from ..comm.handle import Handle
 from ..errors import ConfigError
+from .batch_norm_sync import sync_batch_norm
 
 #: gradients per bucket before a new one is started (whole layers; a larger layer gets its own bucket)
 DEFAULT_BUCKET_BYTES = 64 * 1024
@@ -158,6 +159,7 @@ class DataParallel:
         self._bucket_of = {i: b for b in self.buckets for i in b.layers}
         self._broadcast_params()
         self._shard_layer_randomness()
+        self._batch_norm_comm = sync_batch_norm(net, self.comm)  # BatchNorm statistics of the global batch
         if self.sharded:
             for bucket in self.buckets:
                 self._init_shard(bucket)

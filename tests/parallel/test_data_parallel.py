@@ -85,6 +85,28 @@ def model(batch, conv2_outputs=6, conv2_name="conv2"):
     ]}
 
 
+def bn_model(batch):
+    """model() with BatchNorm + Scale after conv1: running statistics are lr_mult 0 blobs outside the buckets."""
+    net = model(batch)
+    at = next(i for i, layer in enumerate(net["layers"]) if layer["name"] == "relu1")
+    net["layers"][at:at] = [
+        {"name": "bn1", "type": "BatchNorm", "bottom": "conv1", "top": "conv1",
+         "batch_norm_param": {"moving_average_fraction": 0.9}},
+        {"name": "scale1", "type": "Scale", "bottom": "conv1", "top": "conv1", "scale_param": {"bias_term": True}},
+    ]
+    return net
+
+
+#: name -> (DataParallel options, net, iter_size): BatchNorm and iter_size against one process
+EXTRAS = {
+    "bn_sync": ({"lazy": False}, bn_model, 1),
+    "bn_lazy": ({"lazy": True, "bucket_bytes": 0}, bn_model, 1),
+    "bn_sharded": ({"sharded": True, "bucket_bytes": 0}, bn_model, 1),
+    "iter2_lazy": ({"lazy": True, "bucket_bytes": 0}, model, 2),
+    "iter2_bn_sharded": ({"sharded": True, "bucket_bytes": 0}, bn_model, 2),
+}
+
+
 def batches(steps=STEPS, batch=BATCH):
     """Global batches; step k's data does not depend on how many steps are asked for."""
     rngs = [numpy.random.default_rng([7, k]) for k in range(steps)]
@@ -105,6 +127,53 @@ def reference(solver="sgd", dtype="float64", steps=STEPS, skip=()):
         net.backward()
         sgd.step()
     return {p.name: p.data for p in net.params}, sgd
+
+
+def accumulated(net, engine, iter_size, xs, ys, rows, dtype):
+    """STEPS steps of ``iter_size`` micro-batches (each a slice of the global batch) through GradientAccumulator."""
+    from minwa.parallel.gradient_accumulator import GradientAccumulator
+
+    accumulate = GradientAccumulator(net, engine, iter_size)
+    micro = BATCH // iter_size
+    for k in range(STEPS):
+        parts = iter(range(iter_size))
+
+        def feed(k=k, parts=parts):
+            start = next(parts) * micro
+            take = slice(start + rows.start, start + rows.stop)
+            return {"data": xs[k, take].astype(dtype), "label": ys[k, take]}
+
+        accumulate.forward(feed)
+        engine.backward_and_update()
+    accumulate.close()
+
+
+def extras_reference(name, dtype="float64"):
+    """One process, the global (micro-)batch, the same net: the BatchNorm / iter_size runs must equal it."""
+    from minwa.parallel.single import SingleProcess
+
+    _, make, iter_size = EXTRAS[name]
+    net = Net(make(BATCH // iter_size), dtype=dtype, seed=3)
+    sgd = Solver(net, dict(SOLVERS["sgd"], iter_size=iter_size))
+    xs, ys = batches()
+    accumulated(net, SingleProcess(net, sgd), iter_size, xs, ys, slice(0, BATCH // iter_size), dtype)
+    return {p.name: p.data for p in net.params}
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_batch_norm_and_iter_size_on_n_ranks_equal_one_process(tmp_path, n):
+    """BatchNorm normalises by the global batch and keeps its running statistics equal on every rank;
+    iter_size accumulates the micro-batches' gradients and still communicates once per step."""
+    run_mpi(n, ["extras", tmp_path])
+    for name in EXTRAS:
+        want = extras_reference(name)
+        ranks, info = load(tmp_path, name, n)
+        for rank, got in enumerate(ranks):
+            assert_same_weights(got, want, rtol=1e-9, atol=1e-12)  # running mean/variance/scale_factor too
+            for key in got:
+                numpy.testing.assert_array_equal(got[key], ranks[0][key], err_msg=f"{name} rank {rank} {key}")
+        if name.startswith("bn"):
+            assert want["bn1.scale_factor"][0] == pytest.approx(sum(0.9 ** i for i in range(STEPS)))
 
 
 def run_mpi(n, args, timeout=240):
@@ -353,6 +422,22 @@ def _worker_train(comm, directory, dtype, names):
         _save(directory, name, comm, net, info)
 
 
+def _worker_extras(comm, directory):
+    from minwa.parallel.data import DataParallel
+
+    xs, ys = batches()
+    for name, (options, make, iter_size) in EXTRAS.items():
+        local = BATCH // iter_size // comm.size
+        net = Net(make(local), dtype="float64", seed=3)
+        engine = DataParallel(net, Solver(net, dict(SOLVERS["sgd"], iter_size=iter_size)), comm, **options)
+        accumulated(net, engine, iter_size, xs, ys, slice(comm.rank * local, (comm.rank + 1) * local), "float64")
+        engine.finish()
+        info = {"bytes_sent": 0, "collectives": 0, "bucket_sizes": [b.size for b in engine.buckets],
+                "pending": False, "metrics": {}}
+        engine.close()
+        _save(directory, name, comm, net, info)
+
+
 def _worker_compressed(comm, directory):
     for name, (options, solver) in COMPRESSED.items():
         net, engine, info = _train(comm, name, options, solver, "float32")
@@ -412,7 +497,7 @@ def main(argv):
     from minwa.comm import get_world
 
     comm = get_world()
-    workers = {"train": _worker_train, "compressed": _worker_compressed, "mismatch": _worker_mismatch,
+    workers = {"train": _worker_train, "compressed": _worker_compressed, "extras": _worker_extras, "mismatch": _worker_mismatch,
                "resume": _worker_resume, "timeline": _worker_timeline}
     with comm.abort_on_error():
         workers[argv[0]](comm, *argv[1:])
