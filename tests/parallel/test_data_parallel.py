@@ -497,7 +497,8 @@ def main(argv):
     from minwa.comm import get_world
 
     comm = get_world()
-    workers = {"train": _worker_train, "compressed": _worker_compressed, "extras": _worker_extras, "mismatch": _worker_mismatch,
+    workers = {"train": _worker_train, "compressed": _worker_compressed, "extras": _worker_extras,
+               "mismatch": _worker_mismatch,
                "resume": _worker_resume, "timeline": _worker_timeline}
     with comm.abort_on_error():
         workers[argv[0]](comm, *argv[1:])
