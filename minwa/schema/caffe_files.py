@@ -54,6 +54,7 @@ def _layer_file():
     blocks.update({key: Field("message", message=m) for key, m in {**DATA_LAYER_PARAMS, **_FOREIGN_PARAMS}.items()})
     rule = Field("message", repeated=True, message=FULL_STATE_RULE)
     return LAYER_COMMON.extend(**blocks, phase=STATE_RULE.fields["phase"], include=rule, exclude=rule,
+                               propagate_down=Field("bool", repeated=True),
                                blobs=Field("message", repeated=True, message=BLOB),
                                transform_param=Field("message", message=TRANSFORM))
 

@@ -22,10 +22,8 @@ FILLER = Message("FillerParameter", {
     "variance_norm": Field("enum", "FAN_IN", choices=("FAN_IN", "FAN_OUT", "AVERAGE")),
 })
 BLOB_SHAPE = Message("BlobShape", {"dim": Field("int", repeated=True, minimum=1)})
-PARAM_SPEC = Message("ParamSpec", {
-    "name": Field("str"), "lr_mult": Field("float", 1.0), "decay_mult": Field("float", 1.0),
-    "share_mode": Field("enum", "STRICT", choices=("STRICT", "PERMISSIVE")),
-})
+#: Caffe's ParamSpec less ``name``/``share_mode``: minwa does not share blobs between layers
+PARAM_SPEC = Message("ParamSpec", {"lr_mult": Field("float", 1.0), "decay_mult": Field("float", 1.0)})
 #: Caffe's NetStateRule as minwa applies it: by phase only (stages and levels are refused)
 STATE_RULE = Message("NetStateRule", {"phase": Field("enum", choices=("TRAIN", "TEST"))})
 
@@ -107,13 +105,13 @@ LAYER_PARAMS = {
     "Split": {},
 }
 
-#: fields every layer may carry (Caffe's LayerParameter, less the option blocks)
+#: fields every layer may carry (Caffe's LayerParameter, less the option blocks; minwa decides itself which
+#: bottoms need gradients, so ``propagate_down`` is not among them)
 LAYER_COMMON = Message("LayerParameter", {
     "name": Field("str"), "type": Field("str"),
     "bottom": Field("str", repeated=True), "top": Field("str", repeated=True),
     "loss_weight": Field("float", repeated=True),
     "param": Field("message", repeated=True, message=PARAM_SPEC),
-    "propagate_down": Field("bool", repeated=True),
     "include": Field("message", repeated=True, message=STATE_RULE),
     "exclude": Field("message", repeated=True, message=STATE_RULE),
 })
