@@ -7,6 +7,8 @@ from minwa.config import load_config
 from minwa.errors import ConfigError
 from minwa.solver import SOLVER_DEFAULTS, normalize_solver_config
 
+QUICK = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "cifar10_quick.yaml")
+
 
 def test_defaults_are_caffes():
     cfg = normalize_solver_config({})
@@ -32,4 +34,4 @@ def test_solver_mistakes_are_named(cfg, message):
 
 def test_a_job_with_a_misspelt_solver_key_does_not_load():
     with pytest.raises(ConfigError, match=r"solver\.weight_decy: unknown key; did you mean 'weight_decay'\?"):
-        load_config(os.path.join(os.path.dirname(__file__), "..", "..", "configs", "cifar10_quick.yaml"), overrides=["solver.weight_decy=0.1"])
+        load_config(QUICK, overrides=["solver.weight_decy=0.1"])
