@@ -137,7 +137,9 @@ def _resolve(base_dir, value):
 def normalize_job(raw, base_dir="."):
     unknown = sorted(set(raw) - set(JOB_KEYS) - {"_data_hint"})
     if unknown:
-        raise ConfigError(f"job: unknown top-level key(s) {', '.join(unknown)}; known: {', '.join(JOB_KEYS)}")
+        near = job_blocks.closest(unknown[0], JOB_KEYS)
+        hint = f"did you mean {near!r}? " if near else ""
+        raise ConfigError(f"job: unknown top-level key(s) {', '.join(unknown)}; {hint}known: {', '.join(JOB_KEYS)}")
     if "model" not in raw:
         raise ConfigError("job: missing 'model' (a list of layers, or the path of a .prototxt/.yaml net)")
     model = raw["model"]
@@ -149,6 +151,7 @@ def normalize_job(raw, base_dir="."):
         raise ConfigError("model: expected a mapping with a 'layers' list")
     if "layer" in model and "layers" not in model:
         model["layers"] = model.pop("layer")
+    job_blocks.MODEL.check(model, "model")
     raw["model"] = model
     solver = raw.get("solver") or {}
     if isinstance(solver, str):

@@ -128,7 +128,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     def run_test(step):
         engine.finish()
         result = evaluate(test_net, test_loader.batches(0), test_steps, allreduce_sum, _input_names(test_net))
-        log.write("test", step, epoch=step / train_loader.steps_per_epoch, **result)
+        log.write("test", step, epoch=step * accumulate.iter_size / train_loader.steps_per_epoch, **result)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in result.items())
         bar.message(f"step {step}: test {shown}")
         return result
@@ -169,7 +169,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
                                           if getattr(v, "ndim", 1) == 0}, allreduce_sum, size)
                 if hasattr(engine, "metrics"):
                     extra.update(engine.metrics())
-                log.write("train", step, epoch=step / train_loader.steps_per_epoch, lr=lr,
+                log.write("train", step, epoch=step * accumulate.iter_size / train_loader.steps_per_epoch, lr=lr,
                           images_per_s=images_per_s, **extra)
                 window_start, window_steps = now, 0
             if test_every and step % test_every == 0 and step < total_steps:

@@ -8,7 +8,10 @@ at all when it has none), and ``tests/schema`` fails until it is declared. The a
 block is checked by ``minwa.augment.AugmentConfig`` itself (its operations declare
 their keys), here at load time.
 """
-from .field import Field, Message
+from .field import Field, Message, closest  # noqa: F401 - closest is used by minwa.config
+
+#: ``model:``: its layers are checked one by one (caffe_layers), by the Net
+MODEL = Message("model", {"name": Field("str"), "layers": Field("any"), "layer": Field("any")})
 
 TRAIN_FIELDS = {
     "run_dir": Field("str"), "dtype": Field("enum", "float32", choices=("float32", "float64")),

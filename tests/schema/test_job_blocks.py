@@ -51,3 +51,10 @@ def test_caffe_reference_nets_load():
         pytest.skip("../shared/data/caffe is only beside the project checkout")
     for path in nets:
         load_config(path)
+
+
+def test_top_level_and_model_keys_are_named():
+    with pytest.raises(ConfigError, match=r"unknown top-level key\(s\) solvr; did you mean 'solver'\?"):
+        load_config({"model": {"layers": []}, "solvr": {}}, validate=False)
+    with pytest.raises(ConfigError, match=r"model\.layer_s: unknown key"):
+        load_config({"model": {"layers": [], "layer_s": []}}, validate=False)
