@@ -58,3 +58,8 @@ def test_top_level_and_model_keys_are_named():
         load_config({"model": {"layers": []}, "solvr": {}}, validate=False)
     with pytest.raises(ConfigError, match=r"model\.layer_s: unknown key"):
         load_config({"model": {"layers": [], "layer_s": []}}, validate=False)
+
+
+def test_declared_train_defaults_are_the_ones_applied():
+    declared = {k: f.default for k, f in TRAIN_FIELDS.items()}
+    assert {k: TRAIN_DEFAULTS[k] for k in declared} == declared
