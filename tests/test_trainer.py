@@ -103,3 +103,16 @@ def test_iter_size_accumulates_gradients_like_one_bigger_batch(tmp_path):
         numpy.testing.assert_allclose(got["params"][name], value, rtol=1e-9, atol=1e-12, err_msg=name)
     records = [json.loads(line) for line in open(tmp_path / "acc" / "metrics.jsonl")]
     assert [r["step"] for r in records if r["phase"] == "train"] == [3, 6]
+
+
+def test_resume_with_iter_size_continues_at_the_right_batch(tmp_path):
+    """A step consumes iter_size batches, so a resumed run starts iter_size x step batches in."""
+    common = {"solver.snapshot": 5, "solver.max_iter": 10, "solver.iter_size": 2, "data.batch_size": 8}
+    minwa.train(tiny_job(tmp_path / "straight", **common))
+    minwa.train(tiny_job(tmp_path / "resumed", **common), max_iter=5)
+    minwa.train(tiny_job(tmp_path / "resumed", **common), resume="latest")
+    a = load_checkpoint(latest_checkpoint(str(tmp_path / "straight" / "checkpoints")))
+    b = load_checkpoint(latest_checkpoint(str(tmp_path / "resumed" / "checkpoints")))
+    assert a["step"] == b["step"] == 10
+    for name in a["params"]:
+        numpy.testing.assert_array_equal(a["params"][name], b["params"][name])
