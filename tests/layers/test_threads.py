@@ -90,3 +90,25 @@ def test_cifar10_full_step_is_bit_identical_for_any_thread_count(monkeypatch, rn
     for threads in THREADS[1:]:
         for a, b in zip(results["1"], results[threads]):
             np.testing.assert_array_equal(b, a, err_msg=f"MINWA_THREADS={threads}")
+
+
+@pytest.mark.parametrize("param", [{"kernel_size": 3, "pad": 1}, {"kernel_size": 3, "pad": 1, "stride": 2},
+                                   {"kernel_size": 1}])
+def test_convolution_column_blocks(make_layer, rng, monkeypatch, param):
+    """A batch that is one chunk splits its GEMMs by output channel: same values, any thread count."""
+    spec = {"type": "Convolution", "convolution_param": dict(num_output=7, **param)}
+    x = rng.standard_normal((3, 5, 4, 4))
+    tops = make_layer(spec, [x.shape], allocate=False)[1]
+    dy = rng.standard_normal(tops[0])
+    monkeypatch.setenv("MINWA_THREADS", "1")
+    whole = run_layer(make_layer, spec, x, dy, "float64")
+    monkeypatch.setattr(convolution, "COLUMN_BLOCK", 2)  # 7 channels -> blocks 2, 2, 2, 1
+    blocked = {}
+    for threads in THREADS:
+        monkeypatch.setenv("MINWA_THREADS", threads)
+        blocked[threads] = run_layer(make_layer, spec, x, dy, "float64")
+    for a, b in zip(whole, blocked["1"]):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    for threads in THREADS[1:]:
+        for a, b in zip(blocked["1"], blocked[threads]):
+            np.testing.assert_array_equal(b, a)
