@@ -11,6 +11,7 @@ import numpy
 
 from . import backend
 from .errors import ConfigError
+from .sgd_kernel import fusable, sgd_update
 
 LR_POLICIES = ("fixed", "step", "exp", "inv", "multistep", "poly", "sigmoid")
 SOLVER_TYPES = ("SGD", "Nesterov", "Adam")
@@ -124,8 +125,11 @@ class SGDRule(UpdateRule):
     state_names = ("history",)
 
     def apply(self, data, grad, state, lr, lr_mult=1.0, decay_mult=1.0, it=0):
-        grad = self.regularize(data, grad, self.cfg["weight_decay"] * decay_mult)
-        history = state["history"]
+        history, decay = state["history"], self.cfg["weight_decay"] * decay_mult
+        if str(self.cfg["regularization_type"]).upper() == "L2" and fusable(data, grad, history, lr_mult, decay):
+            sgd_update(data, grad, history, self.cfg["momentum"], lr * lr_mult, decay)  # same arithmetic, fused
+            return
+        grad = self.regularize(data, grad, decay)
         history *= self.cfg["momentum"]
         history += (lr * lr_mult) * grad
         data -= history
