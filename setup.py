@@ -22,7 +22,7 @@ setup(
     packages=_packages(),
     package_dir={"minwa": "minwa", **{name: folder for folder, name in _ROOTS.items()}},
     install_requires=["numpy>=1.22", "mpi4py>=3.1", "mpich; platform_system!='Windows'",
-                      "h5py>=3.0", "Pillow>=9.0", "PyYAML>=5.4"],
+                      "h5py>=3.0", "Pillow>=9.0", "PyYAML>=5.4", "threadpoolctl>=3.1"],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.8", "ruff"],
         "gpu": ["cupy"],

@@ -12,6 +12,7 @@ import numpy
 from . import backend
 from .errors import ConfigError
 from .schema.solver_block import LR_POLICIES, SOLVER, SOLVER_TYPES  # noqa: F401 - LR_POLICIES re-exported
+from .sgd_kernel import fusable, sgd_update
 
 #: Caffe SolverParameter fields minwa reads, with Caffe's defaults (declared in minwa.schema.solver_block).
 SOLVER_DEFAULTS = SOLVER.defaults()
@@ -91,8 +92,11 @@ class SGDRule(UpdateRule):
     state_names = ("history",)
 
     def apply(self, data, grad, state, lr, lr_mult=1.0, decay_mult=1.0, it=0):
-        grad = self.regularize(data, grad, self.cfg["weight_decay"] * decay_mult)
-        history = state["history"]
+        history, decay = state["history"], self.cfg["weight_decay"] * decay_mult
+        if str(self.cfg["regularization_type"]).upper() == "L2" and fusable(data, grad, history, lr_mult, decay):
+            sgd_update(data, grad, history, self.cfg["momentum"], lr * lr_mult, decay)  # same arithmetic, fused
+            return
+        grad = self.regularize(data, grad, decay)
         history *= self.cfg["momentum"]
         history += (lr * lr_mult) * grad
         data -= history

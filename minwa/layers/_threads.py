@@ -3,12 +3,13 @@
 numpy releases the GIL inside its element-wise loops, copies and BLAS calls, so
 cache-sized chunks of a pass (pooling, LRN, im2col + GEMM) run in parallel on a
 multi-core CPU.  While chunks run, the BLAS library is asked to use one thread per
-call: many small multi-threaded GEMMs each make all BLAS threads meet, which on a
-busy shared machine costs far more than the work (measured: 2-3x slower), while one
-single-threaded GEMM per worker never waits for anybody.  The BLAS thread count is
-restored afterwards, so large single GEMMs elsewhere (InnerProduct, user code)
-still use every core.  BLAS threads can be set for numpy's OpenBLAS on Linux; with
-another BLAS the chunks run one after another and BLAS threads itself.
+call (threadpoolctl: OpenBLAS, MKL, BLIS): many small multi-threaded GEMMs each make
+all BLAS threads meet, which on a busy machine costs far more than the work, and a
+BLAS thread pool that was just used keeps spinning on the other cores for a while
+afterwards, stealing them from our workers (measured: a 100 ms cifar10_full step
+became 138 ms).  The BLAS thread count is restored afterwards, so large GEMMs in
+user code still use every core.  Without a BLAS threadpoolctl can control, chunks
+run one after another and BLAS threads itself.
 
 The worker count follows ``MINWA_THREADS``, else ``OMP_NUM_THREADS`` /
 ``OPENBLAS_NUM_THREADS`` (what a launcher sets per rank), else the CPUs this process
@@ -16,10 +17,9 @@ may use.  On a GPU chunks run in order.  Every chunk writes its own slice of the
 outputs, and reductions go through a fixed number of lanes summed in a fixed
 order, so results never depend on the thread count or on scheduling.
 """
-import ctypes
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 #: reductions are split over this many lanes whatever the thread count (determinism)
 LANES = 4
@@ -42,38 +42,25 @@ def thread_count():
         return max(1, os.cpu_count() or 1)
 
 
-def _find_blas_threads():
-    """(get, set) for the OpenBLAS numpy loaded, or None when it cannot be found."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return None
-    for path in paths:
+def blas_controller():
+    """A threadpoolctl controller of the loaded BLAS libraries, or None (looked up once).
+
+    Asked only while numpy is in use, so numpy's BLAS is loaded by then.
+    """
+    if _state["blas"] is None:
         try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("scipy_openblas", ""),
-                               ("openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            put = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and put is not None:
-                put.argtypes = [ctypes.c_int64 if suffix else ctypes.c_int]
-                return get, put
-    return None
+            from threadpoolctl import ThreadpoolController
 
-
-def blas_threads():
-    """(get, set) functions for BLAS threads, or None (looked up once)."""
-    if _state["blas"] is None:  # asked only while numpy (which loads its BLAS) is in use
-        _state["blas"] = _find_blas_threads() or False
+            blas = ThreadpoolController().select(user_api="blas")
+        except Exception:  # noqa: BLE001 - no threadpoolctl, or it cannot inspect this process
+            blas = None
+        _state["blas"] = blas if blas is not None and blas.lib_controllers else False
     return _state["blas"] or None
 
 
 def blas_held():
     """True when BLAS can be held at one thread while chunks run (then chunks may be small)."""
-    return blas_threads() is not None
+    return blas_controller() is not None
 
 
 def _pool(size):
@@ -100,19 +87,15 @@ def run_lanes(xp, fn, chunks, lanes=LANES):
         work(groups)
         return
     workers = min(thread_count(), len(groups))
-    get, put = blas_threads()
-    before = int(get())
-    put(1)
-    try:
+    with blas_controller().limit(limits=1):
         if workers < 2:
             work(groups)
         else:
             pool = _pool(workers)
             futures = [pool.submit(work, groups[k::workers]) for k in range(workers)]
+            wait(futures)  # all of them, so none still runs once BLAS threads are restored
             for future in futures:
                 future.result()  # re-raises a worker's exception here
-    finally:
-        put(before)
 
 
 def run_chunks(xp, fn, chunks):

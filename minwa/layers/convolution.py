@@ -27,6 +27,9 @@ CHUNK_ELEMENTS = 1 << 18
 BLAS_THREADED_CHUNK_ELEMENTS = 1 << 22
 #: the same bound on a GPU, where one big GEMM per layer is best
 GPU_CHUNK_ELEMENTS = 1 << 27
+#: when the whole batch is one chunk (small images, many channels: Deep Image's late layers), its GEMMs
+#: are split into blocks of this many output channels instead, so they still spread over the threads
+COLUMN_BLOCK = 128
 
 
 @register
@@ -69,14 +72,34 @@ class Convolution(Layer):
             raise shape_error(self, f"input has shape {tuple(x.shape)}; expected (N, {self.channels}, H, W)")
 
     @staticmethod
-    def _chunks(xp, n, per_image):
-        """(start, stop) image ranges of about a chunk's worth of column elements each."""
+    def _chunks(xp, n, per_image, rows=1, out_cols=1):
+        """(start, stop) image ranges of about a chunk's worth of column elements each.
+
+        A chunk also gets at least ``out_cols`` GEMM rows (``rows`` per image): a chunk's GEMM
+        reads the whole weight matrix, which costs as much as the multiply when a chunk has
+        fewer rows than the weights have columns (measured on Deep Image's 4x4 layers: 2x).
+        """
         if xp.__name__ != "numpy":
             limit = GPU_CHUNK_ELEMENTS
         else:
             limit = CHUNK_ELEMENTS if _threads.blas_held() else BLAS_THREADED_CHUNK_ELEMENTS
         size = max(1, min(n, limit // max(per_image, 1)))
+        size = max(size, min(n, -(-out_cols // max(rows, 1))))
         return [(n0, min(n, n0 + size)) for n0 in range(0, n, size)]
+
+    def _column_blocks(self, chunks, out_cols):
+        """Output-channel blocks for a batch that is one chunk of an ungrouped layer, else None."""
+        if len(chunks) > 1 or self.group > 1 or out_cols < 2 * COLUMN_BLOCK:
+            return None
+        return [(c0, min(out_cols, c0 + COLUMN_BLOCK)) for c0 in range(0, out_cols, COLUMN_BLOCK)]
+
+    @staticmethod
+    def _all_columns(xp, view, n, rows, width, dtype):
+        """im2col of the whole batch into one (n * rows, width) matrix, images copied on the threads."""
+        cols = xp.empty((n * rows, width), dtype=dtype)
+        _threads.run_chunks(xp, lambda n0, n1: _im2col.im2col(view, n0, n1, cols[n0 * rows:n1 * rows]),
+                            [(i, i + 1) for i in range(n)])
+        return cols
 
     def _groups(self, channels):
         """(start, stop) channel ranges per group, or [None] for an ungrouped layer."""
@@ -122,6 +145,19 @@ class Convolution(Layer):
         width = wcols.shape[1]
         y = xp.empty((n, oh, ow, out_channels), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, kernel, stride, dilation, out_hw, channels) for channels in groups]
+        chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
+        blocks = self._column_blocks(chunks, out_channels)
+        if blocks is not None:
+            cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
+            ymat = y.reshape(n * oh * ow, out_channels)
+
+            def block(c0, c1):
+                ymat[:, c0:c1] = cols @ wcols[0][:, c0:c1]
+                if bias is not None:
+                    ymat[:, c0:c1] += bias[c0:c1]
+
+            _threads.run_chunks(xp, block, blocks)
+            return y
 
         def chunk(n0, n1):
             m = (n1 - n0) * oh * ow
@@ -136,7 +172,7 @@ class Convolution(Layer):
             if bias is not None:
                 ymat += bias  # while the chunk is still in cache
 
-        _threads.run_chunks(xp, chunk, self._chunks(xp, n, oh * ow * width))
+        _threads.run_chunks(xp, chunk, chunks)
         return y
 
     # -- backward -----------------------------------------------------------------
@@ -171,6 +207,18 @@ class Convolution(Layer):
         partial_bias = xp.zeros((_threads.LANES, o), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
                  for channels in groups]
+        chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
+        blocks = self._column_blocks(chunks, o)
+        if blocks is not None:
+            cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
+            dymat = dy.reshape(n * oh * ow, o)
+
+            def block(c0, c1):
+                partial[0, 0][:, c0:c1] = cols.T @ dymat[:, c0:c1]
+
+            _threads.run_chunks(xp, block, blocks)
+            partial_bias[0] = dymat.sum(axis=0)
+            chunks = []
 
         def chunk(lane, n0, n1):
             m = (n1 - n0) * oh * ow
@@ -181,7 +229,8 @@ class Convolution(Layer):
                 partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
             partial_bias[lane] += dymat.sum(axis=0)
 
-        _threads.run_lanes(xp, chunk, self._chunks(xp, n, oh * ow * width))
+        if chunks:
+            _threads.run_lanes(xp, chunk, chunks)
         dwcols, dbias = partial[0], partial_bias[0]
         for lane in range(1, _threads.LANES):
             dwcols += partial[lane]
@@ -215,7 +264,7 @@ class Convolution(Layer):
                 dcols = dymat[:, gi * og:(gi + 1) * og] @ wcols[gi].T
                 _im2col.col2im_add(dcols, dxpad[n0:n1], self.kernel, self.stride, self.dilation, out_hw, channels)
 
-        _threads.run_chunks(xp, chunk, self._chunks(xp, n, oh * ow * kh * kw * cg))
+        _threads.run_chunks(xp, chunk, self._chunks(xp, n, oh * ow * kh * kw * cg, oh * ow, cg))
         return dxpad[:, ph:ph + h, pw:pw + w]
 
     def flops(self, bottom_shapes, top_shapes):

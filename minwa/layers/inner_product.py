@@ -4,6 +4,7 @@ Axes from ``axis`` (default 1) on are flattened into K inputs; the weight has
 Caffe's shape (num_output, K), or (K, num_output) with ``transpose: true``.
 """
 from ..backend import xp_of
+from ._gemm import matmul
 from ._util import boolean, canonical_axis, count, filler_spec, number
 from .layer import Layer
 from .registry import register
@@ -43,7 +44,7 @@ class InnerProduct(Layer):
         self._check(x)
         x2 = x.reshape(count(x.shape, 0, self.axis), self.k)
         w = self.weight.data
-        y = x2 @ w if self.transpose else x2 @ w.T
+        y = matmul(x2, w if self.transpose else w.T)
         if self.bias is not None:
             y += self.bias.data
         self._x2, self._in_shape = x2, x.shape
@@ -56,13 +57,13 @@ class InnerProduct(Layer):
         if dy is None:
             dy = xp.zeros((x2.shape[0], self.num_output), dtype=x2.dtype)
         dy = dy.reshape(x2.shape[0], self.num_output)
-        self.weight.grad = x2.T @ dy if self.transpose else dy.T @ x2
+        self.weight.grad = matmul(x2.T, dy) if self.transpose else matmul(dy.T, x2)
         if self.bias is not None:
             self.bias.grad = dy.sum(axis=0)
         if not propagate_down[0]:
             return [None]
         w = self.weight.data
-        dx = dy @ w.T if self.transpose else dy @ w
+        dx = matmul(dy, w.T if self.transpose else w)
         return [dx.reshape(self._in_shape)]
 
     def flops(self, bottom_shapes, top_shapes):

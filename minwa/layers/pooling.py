@@ -1,7 +1,8 @@
 """Pooling: MAX or AVE over 2-d windows with Caffe's ceil-mode sizes and padding rules.
 
-Output size is ``ceil((H + 2 pad - kernel) / stride) + 1``, minus one when padding
-would make the last window start outside the image plus its left pad (Caffe's clip).
+Output size is ``ceil((H + 2 pad - kernel) / stride) + 1``, minus one when the layer
+has any padding and the last window would start outside the image plus its left pad
+(Caffe's clip, applied to both axes when either pad is non-zero).
 MAX takes the largest value inside the image (padding never wins; ties go to the
 first position in row-major order, as in Caffe).  AVE sums the window inside the
 image and divides by the window size clipped to the padded image.
@@ -21,10 +22,15 @@ from .registry import register
 METHODS = ("MAX", "AVE", "STOCHASTIC")
 
 
-def pooled_size(size, kernel, stride, pad):
-    """Caffe's pooled output length along one axis."""
+def pooled_size(size, kernel, stride, pad, clip=None):
+    """Caffe's pooled output length along one axis.
+
+    Caffe drops a last window that would start in the padding on *both* axes as soon as
+    either pad is non-zero, so ``clip`` (default: this axis's pad is non-zero) says whether
+    the layer has any padding at all.
+    """
     out = math.ceil((size + 2 * pad - kernel) / stride) + 1
-    if pad and (out - 1) * stride >= size + pad:
+    if (bool(pad) if clip is None else clip) and (out - 1) * stride >= size + pad:
         out -= 1
     return out
 
@@ -69,8 +75,9 @@ class Pooling(Layer):
     def _out_hw(self, h, w):
         if self.global_pooling:
             return 1, 1
-        return (pooled_size(h, self.kernel[0], self.stride[0], self.pad[0]),
-                pooled_size(w, self.kernel[1], self.stride[1], self.pad[1]))
+        clip = any(self.pad)
+        return (pooled_size(h, self.kernel[0], self.stride[0], self.pad[0], clip),
+                pooled_size(w, self.kernel[1], self.stride[1], self.pad[1], clip))
 
     # -- forward ------------------------------------------------------------------
     def forward(self, bottoms):

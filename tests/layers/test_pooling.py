@@ -52,6 +52,7 @@ CASES = [
     {"kernel_size": 3, "stride": 3, "pad": 2},               # the "last window must start inside" clip
     {"kernel_h": 3, "kernel_w": 2, "stride_h": 2, "stride_w": 1, "pad_h": 1, "pad_w": 0},
     {"kernel_size": 3, "stride": 1, "pad": 1},
+    {"kernel_size": 2, "stride_h": 2, "stride_w": 3, "pad_h": 1, "pad_w": 0},  # the W clip comes from pad_h
 ]
 
 
@@ -85,6 +86,16 @@ def test_caffe_sizes_and_clip_examples(make_layer):
     assert out(55, kernel_size=3, stride=2) == (27, 27)          # AlexNet pool1
     assert out(5, kernel_size=2, stride=2, pad=1) == (3, 3)
     assert out(4, kernel_size=3, stride=3, pad=2) == (2, 2)      # ceil gives 3; the third window would start in the pad
+
+
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_either_pad_clips_both_axes(make_layer, helpers, rng, method):
+    # Caffe: 6x6, kernel 2, stride_h 2, stride_w 3, pad_h 1, pad_w 0 pools to 4x2 (W is clipped too)
+    spec = pool_spec(pool=method, kernel_size=2, stride_h=2, stride_w=3, pad_h=1, pad_w=0)
+    layer, tops = make_layer(spec, [(1, 2, 6, 6)])
+    assert tops[0][2:] == (4, 2)
+    y = layer.forward([helpers.spaced(rng, (1, 2, 6, 6))])[0]
+    assert y.shape == (1, 2, 4, 2) and np.isfinite(y).all()
 
 
 def test_ave_divisor_counts_padding_but_not_overhang(make_layer):
