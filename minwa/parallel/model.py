@@ -93,6 +93,7 @@ class ModelDataParallel:
     def shard_test_net(self, test_net):
         """Shard a TEST net the same way (call before sharing the TRAIN net's parameters with it)."""
         plan = shard_net(test_net, self.layer_comm)
+        test_net.collective_forward = True  # evaluate() runs it even on a rank whose share of a batch is empty
         return plan
 
     # -- the sharded layers' updates ---------------------------------------------------------
