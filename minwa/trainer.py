@@ -66,8 +66,12 @@ def build_engine(net, solver, comm, job, timeline=None):
 
         return SingleProcess(net, solver)
     options = {k: v for k, v in job.parallel.items() if k != "mode"}
+    if mode == "model-data":
+        from .parallel.model import ModelDataParallel  # noqa: PLC0415
+
+        return ModelDataParallel(net, solver, comm, timeline=timeline, **options)
     if mode != "data":
-        raise ConfigError(f"parallel.mode {mode!r}: only 'data' is available")
+        raise ConfigError(f"parallel.mode {mode!r}: expected 'data' or 'model-data'")
     from .parallel.data import DataParallel  # noqa: PLC0415
 
     return DataParallel(net, solver, comm, timeline=timeline, **options)
@@ -112,6 +116,8 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     start_step = 0
     if resume:
         start_step = checkpoints.restore(resume)
+    if hasattr(engine, "shard_test_net"):
+        engine.shard_test_net(test_net)  # model-data: the TEST net holds the same FC shards
     share_params(net, test_net)
 
     log = MetricsLog(run_dir, enabled=is_root)
@@ -215,10 +221,11 @@ class _Checkpoints:
         from . import checkpoint  # noqa: PLC0415 - h5py
 
         state = self.engine.solver_state()
+        params = self.engine.whole_params() if hasattr(self.engine, "whole_params") else self.net  # collective
         if self.enabled:
             os.makedirs(self.dir, exist_ok=True)
             path = os.path.join(self.dir, f"step_{step:08d}.h5")
-            checkpoint.save_checkpoint(path, self.net, state, {"step": step, "config": self.job.text,
+            checkpoint.save_checkpoint(path, params, state, {"step": step, "config": self.job.text,
                                                                 "rng": _rng_states(self.net)})
             if self.keep:
                 checkpoint.keep_last(self.dir, self.keep)
@@ -231,7 +238,10 @@ class _Checkpoints:
         path = checkpoint.latest_checkpoint(self.dir) if where == "latest" else where
         if path is None:
             raise ConfigError(f"--resume latest: no checkpoint in {self.dir}")
-        info = checkpoint.load_checkpoint(path, self.net)
+        whole = self.engine.whole_params(gather=False) if hasattr(self.engine, "whole_params") else None
+        info = checkpoint.load_checkpoint(path, self.net if whole is None else whole)
+        if whole is not None:
+            self.engine.load_whole_params(whole)  # model-data: keep this rank's slices of the FC layers
         if info.get("solver") is not None:
             self.engine.load_solver_state(info["solver"])
         for layer in self.net.layers:

@@ -190,6 +190,8 @@ class DataParallel:
 
         for index in range(len(self.net.layers) - 1, -1, -1):
             layer = self.net.layers[index]
+            if getattr(layer, "sharded", False):
+                continue  # model-data mode: split FC layers need no gradient exchange
             trained = [p for p in layer.params if p.lr_mult != 0] if getattr(layer, "needs_backward", True) else []
             if not trained:
                 continue

@@ -1,0 +1,276 @@
+"""Data parallel vs model-data parallel on a reduced Deep Image model, measured beside the cost model's prediction.
+
+    python benchmarks/model_parallel.py                              # N = 1, 2, 4 on loopback
+    python benchmarks/model_parallel.py --link 1gbit --link 100mbit  # also N = 2 over tc-shaped veth links (root)
+    python benchmarks/model_parallel.py --scale 8 --batch 8 --steps 4 --rounds 1   # a quick check
+
+The model is Deep Image's basic model (Table 2: 13 conv layers, FC 6144-6144-1000) at
+``--input`` x ``--input`` pixels (32) with every width divided by ``--scale`` (4: conv
+16..128 channels, FC 1536-1536-1000), so the FC layers still hold most weights (the script
+prints the share). Weak scaling at ``--batch`` images per rank, synthetic data.
+
+For each N and mode it prints images/s, the bytes one rank sends per step, the FC bytes
+(weights, gradients, momentum) one rank holds, and the cost model's predicted step time
+beside the measured one. The model is calibrated in the same run: the device rate from the
+N = 1 step (3 x forward FLOPs / seconds), the link's latency and bandwidth from a
+ping-pong between two ranks of the same kind of run; ``cores`` = this machine's cores
+(ranks beyond them share). Every configuration runs in its own mpiexec, alternated over
+``--rounds``; figures are medians over rounds (spread = min..max).
+"""
+import argparse
+import copy
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+
+def reduced_model(scale, size, batch):
+    """Deep Image's basic model with widths / scale at size x size input (FC 1000 classes kept)."""
+    import minwa
+
+    job = minwa.load_config(os.path.join(ROOT, "configs", "deep_image.yaml"), validate=False)
+    model = copy.deepcopy(job.model)
+    for layer in model["layers"]:
+        if layer["type"] == "Input":
+            layer["input_param"]["shape"] = [{"dim": [batch, 3, size, size]}, {"dim": [batch]}]
+        param = layer.get("convolution_param") or layer.get("inner_product_param")
+        if param is not None and not (layer["type"] == "InnerProduct" and param["num_output"] == 1000):
+            param["num_output"] = max(1, param["num_output"] // scale)
+    return model, job.solver
+
+
+# ---------------------------------------------------------------------------------------------
+# worker: one process per rank
+def _pingpong(comm, nbytes, repeats):
+    buf = numpy.zeros(max(nbytes // 4, 1), dtype=numpy.float32)
+    times = []
+    for _ in range(repeats):
+        comm.barrier()
+        start = time.perf_counter()
+        if comm.rank == 0:
+            comm.send(buf, 1)
+            comm.recv(buf, 1)
+        elif comm.rank == 1:
+            comm.recv(buf, 0)
+            comm.send(buf, 0)
+        times.append((time.perf_counter() - start) / 2)
+    return statistics.median(times)
+
+
+def worker(args):
+    import minwa
+    from minwa.comm import get_world
+
+    comm = get_world()
+    model, solver_cfg = reduced_model(args.scale, args.input, args.batch)
+    net = minwa.Net(model, phase="TRAIN", dtype="float32", seed=1)
+    solver = minwa.Solver(net, solver_cfg)
+    if comm.size == 1 or args.mode == "alone":  # alone: N processes computing side by side, no communication
+        from minwa.parallel.single import SingleProcess
+
+        engine = SingleProcess(net, solver)
+    elif args.mode == "model-data":
+        from minwa.parallel.model import ModelDataParallel
+
+        engine = ModelDataParallel(net, solver, comm)
+    else:
+        from minwa.parallel.data import DataParallel
+
+        engine = DataParallel(net, solver, comm)
+    rng = numpy.random.default_rng(comm.rank)
+    feed = {"data": rng.standard_normal((args.batch, 3, args.input, args.input), dtype=numpy.float32),
+            "label": rng.integers(0, 1000, size=args.batch)}
+    for _ in range(args.warmup):
+        engine.forward(feed)
+        engine.backward_and_update()
+    engine.finish()
+    bytes0 = comm.bytes_sent if comm.size > 1 else 0
+    walls = []
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        engine.forward(feed)
+        engine.backward_and_update()
+        walls.append(time.perf_counter() - t0)
+    engine.finish()
+    seconds = time.perf_counter() - start
+    sent = ((comm.bytes_sent if comm.size > 1 else 0) - bytes0) / args.steps
+    comm.barrier()
+    fc = [layer for layer in net.layers if layer.type == "InnerProduct"]
+    slots = 2 + len(solver.rule.state_names)
+    fc_bytes = sum(slots * p.data.nbytes for layer in fc for p in layer.params)
+    row = {"step_s": statistics.median(walls), "images_per_s": args.steps * args.batch * comm.size / seconds,
+           "bytes_per_step": sent, "fc_bytes_per_rank": fc_bytes}
+    if comm.size > 1 and args.calibrate:
+        row["latency_s"] = _pingpong(comm, 8, 20)
+        big = 4 << 20
+        row["bandwidth"] = big / max(_pingpong(comm, big, 5) - row["latency_s"], 1e-9)
+    rows = comm.gather(row, root=0)
+    if comm.rank == 0:
+        merged = dict(rows[0])
+        merged["step_s"] = max(r["step_s"] for r in rows)  # the slowest rank sets the pace
+        merged["images_per_s"] = min(r["images_per_s"] for r in rows)
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(merged, f)
+
+
+# ---------------------------------------------------------------------------------------------
+# launcher
+def _run(n, mode, args, env=None, prefixes=None, calibrate=False):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "row.json")
+        worker_args = ["--worker", "--mode", mode, "--scale", str(args.scale), "--input", str(args.input),
+                       "--batch", str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                       "--out", out] + (["--calibrate"] if calibrate else [])
+        _launch(n, worker_args, env, prefixes)
+        with open(out, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def _launch(n, worker_args, env, prefixes):
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        sys.exit("model_parallel benchmark: mpiexec not found (pip install mpich)")
+    program = [sys.executable, os.path.abspath(__file__), *worker_args]
+    if prefixes:
+        command = [mpiexec]
+        for i, prefix in enumerate(prefixes):
+            command += ([":"] if i else []) + ["-n", "1", *prefix, *program]
+    else:
+        command = [mpiexec, "-n", str(n), *program]
+    full_env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                    MINWA_DEVICE="cpu", **(env or {}))
+    subprocess.run(command, check=True, env=full_env, timeout=1800)
+
+
+def _median_rows(samples):
+    out = dict(samples[0])
+    for key in ("step_s", "images_per_s", "bytes_per_step"):
+        values = [s[key] for s in samples]
+        out[key] = statistics.median(values)
+        out[key + "_spread"] = (min(values), max(values))
+    for key in ("latency_s", "bandwidth"):
+        if key in samples[0]:
+            out[key] = statistics.median(s[key] for s in samples)
+    return out
+
+
+def _predict(args, rates, link, n, mode):
+    from minwa.net import Net
+    from minwa.parallel.cost_model import CostModel, Machine
+
+    model, _ = reduced_model(args.scale, args.input, args.batch)
+    machine = Machine(rates[n], link["bandwidth"], link["latency_s"])
+    cost = CostModel(Net(model, init=False), machine)
+    row = cost.data(n) if mode == "data" or n == 1 else cost.model_data(n)
+    return row["step_s"]
+
+
+def _table(title, rows, rates, link, args):
+    shown = ", ".join(f"N={n}: {r / 1e9:.2f}" for n, r in sorted(rates.items()))
+    print(f"\n{title}\n  model calibrated here: link {link['latency_s'] * 1e6:.1f} us + {link['bandwidth'] / 1e6:.0f} "
+          f"MB/s (ping-pong); device GFLOP/s per rank with N processes computing alone ({shown})")
+    header = (f"{'N':>2} {'mode':<11} {'img/s':>8} {'spread':>15} {'MB/step/rank':>12} {'FC MB/rank':>10} "
+              f"{'predicted s':>11} {'measured s':>10} {'error':>6}")
+    print(header)
+    print("-" * len(header))
+    for (n, mode), row in rows.items():
+        if mode == "alone":
+            continue
+        predicted = _predict(args, rates, link, n, mode)
+        lo, hi = row["images_per_s_spread"]
+        error = predicted / row["step_s"] - 1
+        row["predicted_step_s"] = predicted
+        print(f"{n:>2} {mode:<11} {row['images_per_s']:>8.1f} {lo:>7.1f}..{hi:<7.1f} "
+              f"{row['bytes_per_step'] / 1e6:>12.3f} {row['fc_bytes_per_rank'] / 1e6:>10.2f} {predicted:>11.4f} "
+              f"{row['step_s']:>10.4f} {error:>+6.0%}")
+    for n in sorted({n for n, _ in rows if n > 1}):
+        d, m = rows.get((n, "data")), rows.get((n, "model-data"))
+        if d and m:
+            faster = "model-data" if m["images_per_s"] > d["images_per_s"] else "data"
+            ratio = max(m["images_per_s"], d["images_per_s"]) / min(m["images_per_s"], d["images_per_s"])
+            print(f"N={n}: {faster} parallel is faster by {ratio:.2f}x (images/s)")
+
+
+def measure(args, ns, env=None, prefixes=None):
+    samples = {}
+    for _ in range(args.rounds):  # alternate the configurations round by round
+        for n in ns:
+            for mode in (["data"] if n == 1 else ["alone", "data", "model-data"]):
+                row = _run(n, mode, args, env, prefixes, calibrate=(n == 2 and mode == "data"))
+                samples.setdefault((n, mode), []).append(row)
+    return {key: _median_rows(value) for key, value in samples.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=4, help="divide every width of Deep Image by this (4)")
+    parser.add_argument("--input", type=int, default=32, help="input side in pixels (32)")
+    parser.add_argument("--batch", type=int, default=16, help="images per rank and step (16)")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ranks", default="1,2,4")
+    parser.add_argument("--link", action="append", default=[], help="also run N=2 over a veth link shaped to "
+                        "RATE with tc (e.g. 1gbit, 100mbit); root only")
+    parser.add_argument("--json", help="also write every measurement here")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--calibrate", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
+
+    from minwa.net import Net
+
+    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    model, _ = reduced_model(args.scale, args.input, args.batch)
+    net = Net(model, init=False)
+    total = sum(p.size for p in net.params)
+    fc = sum(p.size for layer in net.layers if layer.type == "InnerProduct" for p in layer.params)
+    print(f"reduced Deep Image: {args.input}x{args.input} input, widths / {args.scale}: {total / 1e6:.2f}M weights, "
+          f"{fc / total:.0%} in FC layers; {args.batch} images per rank, {args.steps} timed steps, "
+          f"{args.rounds} rounds, {os.cpu_count()} cores")
+    ns = [int(n) for n in args.ranks.split(",")]
+    everything = {}
+    loop = measure(args, ns)
+    rates = {n: 3 * net.flops() / loop[(n, "alone" if n > 1 else "data")]["step_s"] for n in ns}
+    link = loop.get((2, "data"), {"latency_s": 1e-6, "bandwidth": 1e9})
+    _table("loopback (shared memory)", loop, rates, link, args)
+    everything["loopback"] = {f"{n} {m}": row for (n, m), row in loop.items()}
+    from data_parallel import ShapedLink
+
+    for rate_text in args.link:
+        reason = ShapedLink.available()
+        if reason:
+            print(f"\nN=2 over a {rate_text} link: skipped ({reason})")
+            continue
+        try:
+            with ShapedLink(rate_text) as shaped:
+                rows = measure(args, [2], env=shaped.env(), prefixes=shaped.prefixes())
+        except (subprocess.CalledProcessError, OSError) as exc:
+            print(f"\nN=2 over a {rate_text} link: could not set up or run ({exc})")
+            continue
+        _table(f"N=2 over a veth pair shaped to {rate_text} (tc tbf)", rows, rates, rows[(2, "data")], args)
+        everything[f"link {rate_text}"] = {f"{n} {m}": row for (n, m), row in rows.items()}
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(everything, f, indent=1, default=list)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

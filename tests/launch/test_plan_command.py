@@ -1,0 +1,46 @@
+"""``minwa plan``: the table, the winner per N, --json, --profile and clear errors."""
+import json
+import os
+
+import pytest
+
+from minwa.errors import ConfigError
+from minwa.launch import plan_command
+from minwa.launch.cli import main as minwa_main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEEP = os.path.join(ROOT, "configs", "deep_image.yaml")
+PAPER = ["--gpus", "64", "--flops", "4.29e12", "--bandwidth", "56e9", "--latency", "2e-6", "--batch-per-gpu", "64"]
+
+
+def test_table_and_json_for_the_paper_setting(capsys):
+    assert minwa_main(["plan", DEEP, *PAPER]) == 0
+    text = capsys.readouterr().out
+    assert "64 images per device, 4.29e+12 FLOP/s" in text
+    assert len([line for line in text.splitlines() if line.strip()[:1].isdigit()]) == 64
+    assert plan_command.main([DEEP, *PAPER, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rows = {row["n"]: row for row in out["rows"]}
+    assert sorted(rows) == list(range(1, 65)) and rows[1]["model_data"] is None
+    for n in (8, 32, 64):
+        assert rows[n]["winner"] in ("data", "model-data")
+        assert rows[n]["data"]["compute_s"] == pytest.approx(3 * 64 * 31.09e9 / 4.29e12, rel=1e-3)
+    plan_command.main([DEEP, *PAPER, "--json", "--no-overlap"])
+    rows = {row["n"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows[8]["winner"] == "model-data"
+
+
+def test_profile_fits_the_rate_here(capsys):
+    config = os.path.join(ROOT, "configs", "default.yaml")
+    assert plan_command.main([config, "--gpus", "2", "--batch-per-gpu", "4", "--profile", "--profile-steps", "1",
+                              "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rate_flops"] > 1e6 and out["rate_from"].startswith("--profile")
+    assert out["rows"][0]["data"]["step_s"] > 0
+
+
+def test_errors():
+    with pytest.raises(ConfigError, match="give --flops"):
+        plan_command.main([DEEP, "--gpus", "4"])
+    with pytest.raises(ConfigError, match="--gpus"):
+        plan_command.main([DEEP, "--gpus", "0", "--flops", "1e12"])
