@@ -12,6 +12,7 @@ COMMANDS = {
     "augment": ("minwa.augment.preview", "augmentation pictures: minwa augment preview IMAGE --out grid.png"),
     "convert": ("minwa.launch.convert_command", "convert a Caffe .prototxt net (and solver) to YAML"),
     "plot": ("minwa.launch.plot_command", "draw loss, accuracy and lr curves of a run to PNG"),
+    "pipeline": ("minwa.launch.pipeline_command", "split inference over TCP: split, serve, run, plan"),
 }
 
 

@@ -53,30 +53,37 @@ def _mac(secret, label, first, second):
     return hmac.new(secret, label + first + second, hashlib.sha256).digest()
 
 
+def _expect(kind):
+    """A header check: only ``kind`` (or the peer's ERROR), and no tensor, before authentication."""
+    def check(frame):
+        if frame.kind_name not in (kind, "ERROR") or frame.dtype:
+            raise AuthError(f"expected an {kind} frame, got {frame.kind_name} before authentication")
+    return check
+
+
 def server_handshake(sock, secret):
-    """Challenge the client; raises AuthError (after telling the client) when it fails."""
+    """Challenge the client; raises AuthError when it fails (the caller tells the client and closes)."""
     nonce = secrets.token_bytes(NONCE_BYTES)
     sock.sendall(pack("CHALLENGE", nonce))
-    frame = read_frame(sock, control_limit=2 * NONCE_BYTES + 64)
-    if frame.kind_name != "AUTH" or len(frame.payload) != NONCE_BYTES + 32:
+    frame = read_frame(sock, check=_expect("AUTH"), control_limit=2 * NONCE_BYTES + 64)
+    if len(frame.payload) != NONCE_BYTES + 32:
         raise AuthError(f"expected an AUTH frame of {NONCE_BYTES + 32} bytes, got {frame.kind_name} of "
                         f"{len(frame.payload)}")
     client_nonce, mac = frame.payload[:NONCE_BYTES], frame.payload[NONCE_BYTES:]
     if not hmac.compare_digest(mac, _mac(secret, _CLIENT, nonce, client_nonce)):
-        sock.sendall(pack("ERROR", b"authentication failed"))
         raise AuthError("authentication failed (wrong secret, or a replayed handshake)")
     sock.sendall(pack("WELCOME", _mac(secret, _SERVER, client_nonce, nonce)))
 
 
 def client_handshake(sock, secret):
     """Answer the server's challenge and check its proof; raises AuthError."""
-    frame = read_frame(sock, control_limit=NONCE_BYTES)
-    if frame.kind_name != "CHALLENGE" or len(frame.payload) != NONCE_BYTES:
+    frame = read_frame(sock, check=_expect("CHALLENGE"), control_limit=NONCE_BYTES)
+    if len(frame.payload) != NONCE_BYTES:
         raise AuthError(f"expected a CHALLENGE of {NONCE_BYTES} bytes, got {frame.kind_name}")
     nonce = frame.payload
     client_nonce = secrets.token_bytes(NONCE_BYTES)
     sock.sendall(pack("AUTH", client_nonce + _mac(secret, _CLIENT, nonce, client_nonce)))
-    frame = read_frame(sock, control_limit=1024)
+    frame = read_frame(sock, check=_expect("WELCOME"), control_limit=1024)
     if frame.kind_name == "ERROR":
         raise AuthError(f"the server refused us: {frame.payload.decode('utf-8', 'replace')}")
     if frame.kind_name != "WELCOME" or not hmac.compare_digest(frame.payload,

@@ -111,4 +111,7 @@ def _clean(spec):
     spec = copy.deepcopy(spec)
     spec.pop("include", None)
     spec.pop("exclude", None)
+    for key in ("bottom", "top"):
+        if not spec.get(key):
+            spec.pop(key, None)
     return spec
