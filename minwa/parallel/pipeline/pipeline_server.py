@@ -28,9 +28,9 @@ class PipelineServer:
     """Serve ``net`` (a cloud-side Net that starts with Source layers) on ``host:port``."""
 
     def __init__(self, net, secret, host="127.0.0.1", port=0, tls=None, depth=4, idle_timeout=60.0,
-                 handshake_timeout=10.0, log=None):
+                 handshake_timeout=10.0, max_clients=64, log=None):
         self.net, self.secret, self.tls = net, secret, tls
-        self.depth = max(1, int(depth))
+        self.depth, self.max_clients = max(1, int(depth)), int(max_clients)
         self.idle_timeout, self.handshake_timeout = float(idle_timeout), float(handshake_timeout)
         self.log = log or (lambda text: print(f"minwa pipeline serve: {text}", file=sys.stderr, flush=True))
         self.sources = {layer.pair: layer for layer in net.layers if layer.type == "Source"}
@@ -90,6 +90,17 @@ class PipelineServer:
                 continue
             except OSError:
                 break
+            with self._lock:
+                full = len(self._connections) >= self.max_clients
+            if full:
+                self.log(f"client {peer[0]}:{peer[1]}: refused, {self.max_clients} clients connected already")
+                try:
+                    sock.settimeout(1.0)
+                    sock.sendall(pack("ERROR", b"server full"))
+                except OSError:
+                    pass
+                _close(sock)
+                continue
             threading.Thread(target=self._serve, args=(sock, f"{peer[0]}:{peer[1]}"), daemon=True,
                              name=f"minwa-pipeline-{peer[1]}").start()
 

@@ -167,3 +167,12 @@ def test_stop_closes_connections(pipe):
     with pytest.raises(OSError):
         socket.create_connection(tuple(srv.address), timeout=2)
     assert struct.calcsize("!I") == 4
+
+
+def test_connections_beyond_max_clients_are_refused(pipe):
+    _, _, cloud = pipe.halves(pipe.chain_model(), ["pool1"])
+    with PipelineServer(cloud, pipe.secret, max_clients=1, log=lambda t: None) as srv:
+        first = _connect(srv, pipe.secret)
+        second = _connect(srv)
+        assert "server full" in _refusal(second)
+        first.close()
