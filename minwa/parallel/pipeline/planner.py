@@ -98,14 +98,19 @@ def _side_seconds(layers, rate, measured):
     return sum(layer.flops(layer.bottom_shapes, layer.top_shapes) for layer in layers) / rate
 
 
-def plan_cuts(model, client_flops=None, cloud_flops=None, bandwidth=1e9, latency=0.0, dtype="uint8", profile=False):
-    """Rows (dicts) for every cut plus client-only, sorted by predicted per-batch latency."""
+def plan_cuts(model, client_flops=None, cloud_flops=None, bandwidth=1e9, latency=0.0, dtype="uint8", profile=False,
+              measured=None):
+    """Rows (dicts) for every cut plus client-only, sorted by predicted per-batch latency.
+
+    ``measured`` ({layer name: seconds}, from profile_layers) replaces the FLOP rates.
+    """
     if dtype not in ITEM_BYTES:
         raise ConfigError(f"pipeline plan: dtype {dtype!r}: expected one of {', '.join(ITEM_BYTES)}")
-    if not profile and (client_flops is None or cloud_flops is None):
+    if not profile and measured is None and (client_flops is None or cloud_flops is None):
         raise ConfigError("pipeline plan: give --client-flops and --cloud-flops (FLOP/s), or --profile")
     net, splits = candidate_splits(model)
-    measured = profile_layers(Net(model, phase="TEST", init=False)) if profile else None
+    if profile and measured is None:
+        measured = profile_layers(Net(model, phase="TEST", init=False))
     layers = [layer for layer in net.layers if layer.type not in LABEL_LAYERS]
     rows = [{"cut": "client-only", "blobs": [], "bytes": 0,
              "client_s": _side_seconds(layers, client_flops, measured), "link_s": 0.0, "cloud_s": 0.0}]

@@ -138,6 +138,8 @@ def _stats(scores_of, labels, records, client_s, seconds, client):
         "round_trip_s": _median(r["t_result"] - r["t_submit"] for r in records),
     }
     batches = len(records)
+    arrivals = sorted(r["t_result"] for r in records)
+    stages["interval_s"] = _median(numpy.diff(arrivals)) if batches > 1 else float("nan")
     return {"batches": batches, "images": images, "accuracy": correct / images if images else float("nan"),
             "seconds": seconds, "images_per_s": images / seconds if seconds else float("nan"),
             "seconds_per_batch": seconds / batches if batches else float("nan"),
@@ -150,8 +152,10 @@ def report(stats, dtype, depth, out=sys.stdout):
     """The human-readable lines of ``minwa pipeline run``."""
     slowest = max(stats["client_s"] + stats["encode_s"], stats["transfer_s"], stats["cloud_s"])
     print(f"batches {stats['batches']}, images {stats['images']}, accuracy {stats['accuracy']:.4f}", file=out)
-    print(f"images/s {stats['images_per_s']:.1f}; {stats['seconds_per_batch'] * 1e3:.1f} ms per batch "
-          f"(pipeline depth {depth}; slowest stage {slowest * 1e3:.1f} ms)", file=out)
+    total = stats["client_s"] + stats["encode_s"] + stats["transfer_s"] + stats["cloud_s"]
+    print(f"images/s {stats['images_per_s']:.1f}; {stats['seconds_per_batch'] * 1e3:.1f} ms per batch overall, "
+          f"{stats['interval_s'] * 1e3:.1f} ms between results in steady state (pipeline depth {depth}; slowest stage "
+          f"{slowest * 1e3:.1f} ms, sum of stages {total * 1e3:.1f} ms)", file=out)
     print(f"bytes per batch: {stats['payload_bytes_per_batch']:,.0f} payload ({dtype}), "
           f"{stats['wire_bytes_per_batch']:,.0f} with frame headers", file=out)
     print(f"per-stage medians: client forward {stats['client_s'] * 1e3:.1f} ms, encode {stats['encode_s'] * 1e3:.1f} "
