@@ -126,6 +126,29 @@ def _median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def _link_busy(records):
+    """Per batch, the time the link was busy with it: from when it could start (sent, and the batch before it
+    arrived) to its ACK. Send-to-ACK alone would also count the wait behind earlier batches in flight."""
+    busy, previous_ack = [], None
+    for r in sorted(records, key=lambda r: r["t_submit"]):
+        if "t_ack" not in r or "t_send" not in r:
+            previous_ack = None
+            continue
+        start = r["t_send"] if previous_ack is None else max(r["t_send"], previous_ack)
+        busy.append(r["t_ack"] - start)
+        previous_ack = r["t_ack"]
+    return busy
+
+
+def _steady_interval(records, skip):
+    """Seconds per batch once the pipeline is full: between the results after the first ``skip``."""
+    arrivals = sorted(r["t_result"] for r in records)
+    skip = min(skip, max(len(arrivals) - 2, 0))
+    if len(arrivals) - skip < 2:
+        return float("nan")
+    return (arrivals[-1] - arrivals[skip]) / (len(arrivals) - 1 - skip)
+
+
 def _stats(scores_of, labels, records, client_s, seconds, client):
     images = sum(len(labels[s]) for s in scores_of)
     correct = sum(int((numpy.argmax(scores_of[s].reshape(len(labels[s]), -1), axis=1) == labels[s]).sum())
@@ -133,13 +156,13 @@ def _stats(scores_of, labels, records, client_s, seconds, client):
     stages = {
         "client_s": _median(client_s),
         "encode_s": _median(r["encode_s"] for r in records),
-        "transfer_s": _median(r["t_ack"] - r["t_send"] for r in records if "t_ack" in r and "t_send" in r),
+        "transfer_s": _median(_link_busy(records)),
+        "send_to_ack_s": _median(r["t_ack"] - r["t_send"] for r in records if "t_ack" in r and "t_send" in r),
         "cloud_s": _median(r.get("cloud_s") for r in records),
         "round_trip_s": _median(r["t_result"] - r["t_submit"] for r in records),
+        "interval_s": _steady_interval(records, client.depth),
     }
     batches = len(records)
-    arrivals = sorted(r["t_result"] for r in records)
-    stages["interval_s"] = _median(numpy.diff(arrivals)) if batches > 1 else float("nan")
     return {"batches": batches, "images": images, "accuracy": correct / images if images else float("nan"),
             "seconds": seconds, "images_per_s": images / seconds if seconds else float("nan"),
             "seconds_per_batch": seconds / batches if batches else float("nan"),
@@ -159,5 +182,5 @@ def report(stats, dtype, depth, out=sys.stdout):
     print(f"bytes per batch: {stats['payload_bytes_per_batch']:,.0f} payload ({dtype}), "
           f"{stats['wire_bytes_per_batch']:,.0f} with frame headers", file=out)
     print(f"per-stage medians: client forward {stats['client_s'] * 1e3:.1f} ms, encode {stats['encode_s'] * 1e3:.1f} "
-          f"ms, transfer (send to ACK) {stats['transfer_s'] * 1e3:.1f} ms, cloud forward {stats['cloud_s'] * 1e3:.1f} "
+          f"ms, link busy (to ACK) {stats['transfer_s'] * 1e3:.1f} ms, cloud forward {stats['cloud_s'] * 1e3:.1f} "
           f"ms, round trip {stats['round_trip_s'] * 1e3:.1f} ms", file=out)
