@@ -61,7 +61,8 @@ def _serve(args):
     host, port = runner.parse_address(args.listen or default)
     tls = server_tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     secret = _secret(args)
-    runner.serve(net, secret, host, port, tls=tls, depth=args.depth, idle_timeout=args.idle_timeout)
+    runner.serve(net, secret, host, port, tls=tls, depth=args.depth, idle_timeout=args.idle_timeout,
+                 max_clients=args.max_clients)
     return 0
 
 
@@ -136,6 +137,7 @@ def parse_args(argv):
     p.add_argument("--tls-key")
     p.add_argument("--depth", type=int, default=4, help="batches queued per client")
     p.add_argument("--idle-timeout", type=float, default=60.0, help="seconds a silent connection is kept")
+    p.add_argument("--max-clients", type=int, default=64, help="connections served at once")
     _secret_options(p)
     p = sub.add_parser("run", help="run the client half on a data set through a serving cloud half")
     p.add_argument("config", help="client.yaml")

@@ -44,10 +44,10 @@ def parse_address(text, default_host="127.0.0.1"):
     return (host or default_host).strip("[]"), port
 
 
-def serve(net, secret, host, port, tls=None, depth=4, idle_timeout=60.0, ready=None, log=None):
-    """Serve until SIGTERM or SIGINT (main thread) or ``ready``-returned server's stop(); returns stats."""
+def serve(net, secret, host, port, tls=None, depth=4, idle_timeout=60.0, max_clients=64, ready=None, log=None):
+    """Serve until SIGTERM or SIGINT (main thread) or the server's stop() (``ready(server)`` gets it)."""
     server = PipelineServer(net, secret, host=host, port=port, tls=tls, depth=depth, idle_timeout=idle_timeout,
-                            log=log)
+                            max_clients=max_clients, log=log)
     stopping = threading.Event()
 
     def _stop(signum, _frame):
