@@ -187,7 +187,8 @@ class PipelineClient:
     def _send_loop(self):
         while True:
             with self._cv:
-                while not (self._queue or self._broken or self._closed or self._error):
+                # a broken connection is reopened only when there is something to (re)send
+                while not (self._queue or (self._broken and self._flight) or self._closed or self._error):
                     self._cv.wait(0.5)
                 if self._closed or self._error:
                     return
@@ -238,6 +239,9 @@ class PipelineClient:
                 record = self._flight.get(frame.seq)
                 if frame.kind_name == "ERROR":
                     reason = frame.payload.decode("utf-8", "replace")
+                    if not self._flight:  # e.g. closed for idleness between batches: reconnect when needed
+                        self._lost(generation, CommError(f"the server closed the connection: {reason}"))
+                        return
                     self._error = CommError(f"pipeline: the server {self.host}:{self.port} refused batch data: "
                                             f"{reason}")
                 elif frame.kind_name == "ACK" and record is not None:

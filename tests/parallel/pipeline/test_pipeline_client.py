@@ -126,3 +126,18 @@ def test_a_source_shape_that_does_not_match_is_named(pipe):
         with pytest.raises(CommError, match=r"shape \(4, 5, 4, 4\) but Source 'source_pool1' takes \(1..4, 4, 4, 4\)"):
             runner.run(client_net, pipe.batches(count=3), pipe.secret, host="127.0.0.1", port=srv.address[1],
                        timeout=10, reconnect_s=1)
+
+
+def test_a_connection_closed_for_idleness_between_batches_is_reopened(pipe):
+    full, client_net, cloud = pipe.halves(pipe.chain_model(), ["pool1"])
+    xs = pipe.batches(count=2)
+    ref = _reference(full, xs)
+    with PipelineServer(cloud, pipe.secret, idle_timeout=1.0, log=lambda t: None) as srv:
+        with PipelineClient("127.0.0.1", srv.address[1], pipe.secret, timeout=10, reconnect_s=10) as client:
+            client.submit([(0, client_net_features(client_net, xs[0][0]))])
+            first = client.result(0)[0]
+            threading.Event().wait(2.5)  # the server drops the silent connection meanwhile
+            client.submit([(0, client_net_features(client_net, xs[1][0]))])
+            second = client.result(1)[0]
+            assert client.reconnects >= 1
+    assert numpy.array_equal(first, ref[0]) and numpy.array_equal(second, ref[1])
