@@ -13,6 +13,7 @@ COMMANDS = {
     "convert": ("minwa.launch.convert_command", "convert a Caffe .prototxt net (and solver) to YAML"),
     "plot": ("minwa.launch.plot_command", "draw loss, accuracy and lr curves of a run to PNG"),
     "plan": ("minwa.launch.plan_command", "predict data vs model-data parallel step times for N = 1..gpus"),
+    "pipeline": ("minwa.launch.pipeline_command", "split inference over TCP: split, serve, run, plan"),
 }
 
 

@@ -16,6 +16,8 @@ from .layers.fillers import fill
 from .schema.caffe_layers import check_layer
 
 PHASES = ("TRAIN", "TEST")
+#: layer types whose tops are fed from outside (Source: by the pipeline server)
+FED_TYPES = ("Input", "Source")
 
 
 def _layer_specs(model):
@@ -137,7 +139,7 @@ class Net:
                 shapes[blob] = tuple(int(d) for d in shape)
             layer.bottom_shapes = bottom_shapes
             layer.top_shapes = [shapes[t] for t in layer.tops]
-            if layer.type == "Input":
+            if layer.type in FED_TYPES:
                 self.input_names += layer.tops
         self.output_names = _outputs(self.layers, self.input_names)
 
@@ -192,7 +194,7 @@ class Net:
         for index, layer in enumerate(self.layers):
             for hook in self.before_forward:
                 hook(index, layer)
-            if layer.type == "Input":
+            if layer.type in FED_TYPES:
                 continue
             bottoms = [blobs[b] for b in layer.bottoms]
             tops = layer.forward(bottoms)

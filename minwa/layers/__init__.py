@@ -13,8 +13,10 @@ from . import (  # noqa: F401 - imported for their @register side effect
     pooling,
     relu,
     scale,
+    sink,
     softmax,
     softmax_with_loss,
+    source,
     split,
 )
 from .layer import Layer

@@ -1,0 +1,285 @@
+"""Pipeline split: the papers' three cases (client-only, split, cloud-only) over shaped links, and the planner.
+
+    python benchmarks/pipeline_split.py                                  # full grid (root: tc-shaped veth links)
+    python benchmarks/pipeline_split.py --filters 4,32 --link 10mbit --link 1gbit --rounds 1   # reduced grid
+
+cifar10_full at batch 100, features as uint8 (the papers' Table 3 bytes):
+
+- client-only: the whole net on the client, nothing sent;
+- split: cut after pool1 with conv1 = f filters, or after pool2 with conv2 = f (f in --filters);
+- cloud-only: the raw images sent (cut at the input blob), the whole net on the cloud.
+
+Each split / cloud-only case runs ``minwa pipeline serve`` and ``minwa pipeline run`` as two processes, one in
+each of two network namespaces joined by a veth pair shaped with tc (ShapedLink of benchmarks/data_parallel.py);
+without root or iproute2 it says so and uses unshaped loopback. Rounds alternate the cases; medians over
+rounds, with the spread. Printed per case: the steady-state time per batch (between results), bytes per batch,
+the per-stage medians and, for split, the pipelining check: measured throughput / (1 / slowest stage), which
+should be >= 0.9 (the sum of the stages is shown beside it). Then the planner's choice (per-layer times
+profiled here + the link rate) against the measured best, and its predicted time per batch against the
+measured. Timings on a shared machine: read the uptime line first.
+"""
+import argparse
+import copy
+import json
+import os
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+from data_parallel import LINK_ADDRESSES, ShapedLink, _bits_per_s  # noqa: E402 - the benchmark's own link set-up
+
+SECRET = "pipeline-benchmark-secret-not-for-production"
+PACK = "/work/bench/cifar10.h5"
+CUTS = {"conv1": "pool1", "conv2": "pool2"}
+
+
+def _env():
+    return dict(os.environ, MINWA_PIPELINE_SECRET=SECRET, MINWA_DEVICE="cpu", OMP_NUM_THREADS="1",
+                OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=ROOT)
+
+
+def _minwa(*args):
+    return [sys.executable, "-m", "minwa.launch.cli", *map(str, args)]
+
+
+# ---------------------------------------------------------------------------------------------
+# workers (own processes, one BLAS thread)
+def _worker_local(args):
+    """Client-only: the whole net here; median seconds per forward of one batch."""
+    import time
+
+    import numpy
+
+    import minwa
+
+    job = minwa.load_config(args.config)
+    net = minwa.Net(job.model, phase="TEST")
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((100, 3, 32, 32)).astype(numpy.float32)
+    y = rng.integers(0, 10, 100)
+    times = []
+    for _ in range(args.batches + 1):
+        start = time.perf_counter()
+        net.forward({"data": x, "label": y})
+        times.append(time.perf_counter() - start)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump({"interval_s": statistics.median(times[1:])}, f)
+
+
+def _worker_profile(args):
+    import minwa
+    from minwa.parallel.pipeline.planner import profile_layers
+
+    job = minwa.load_config(args.config)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump(profile_layers(minwa.Net(job.model, phase="TEST", init=False), repeats=args.batches), f)
+
+
+# ---------------------------------------------------------------------------------------------
+# launcher
+def _variant_model(layer, filters):
+    import minwa
+
+    model = copy.deepcopy(minwa.load_config(os.path.join(ROOT, "configs", "cifar10_full.yaml")).model)
+    for spec in model["layers"]:
+        if spec["name"] == layer:
+            spec["convolution_param"]["num_output"] = filters
+    return model
+
+
+def _prepare(directory, layer, filters, data):
+    """job.yaml, weights.h5 and the split (cut) and cloud-only (raw) halves of one variant."""
+    import yaml
+
+    import minwa
+
+    model = _variant_model(layer, filters)
+    os.makedirs(directory, exist_ok=True)
+    job = os.path.join(directory, "job.yaml")
+    with open(job, "w", encoding="utf-8") as f:
+        yaml.safe_dump({"name": f"{layer}_{filters}", "model": model, "data": data}, f)
+    minwa.save_checkpoint(os.path.join(directory, "weights.h5"), minwa.Net(model, phase="TEST", seed=1))
+    for case, blob in (("split", CUTS[layer]), ("cloud-only", "data")):
+        out = subprocess.run(_minwa("pipeline", "split", job, "--at", blob, "--out", os.path.join(directory, case)),
+                             capture_output=True, text=True, env=_env(), timeout=120)
+        if out.returncode:
+            sys.exit(f"pipeline_split benchmark: split failed: {out.stderr}")
+    return job
+
+
+def _wait_line(stream, text, timeout):
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    seen = []
+    while True:
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(f"server did not say {text!r} in {timeout} s: {''.join(seen)}") from None
+        seen.append(line)
+        if text in line:
+            return
+
+
+def _remote(directory, case, link, args, port):
+    """One split or cloud-only run: server in namespace A, client in namespace B (or both on loopback)."""
+    server_prefix, client_prefix = link.prefixes() if link else ([], [])
+    address = LINK_ADDRESSES[0].split("/")[0] if link else "127.0.0.1"
+    half = os.path.join(directory, case)
+    weights = os.path.join(directory, "weights.h5")
+    server = subprocess.Popen(server_prefix + _minwa("pipeline", "serve", os.path.join(half, "cloud.yaml"),
+                                                     "--weights", weights, "--listen", f"{address}:{port}"),
+                              stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
+    try:
+        _wait_line(server.stderr, "listening on", 120)
+        out = os.path.join(directory, f"{case}.json")
+        before = link.rx_bytes() if link else 0
+        run = subprocess.run(client_prefix + _minwa(
+            "pipeline", "run", os.path.join(half, "client.yaml"), "--weights", weights, "--connect",
+            f"{address}:{port}", "--dtype", "uint8", "--depth", str(args.depth), "--batches", str(args.batches),
+            "--json", out, "--timeout", "120"), capture_output=True, text=True, env=_env(), timeout=1800)
+        if run.returncode:
+            raise RuntimeError(f"pipeline run failed: {run.stderr}")
+        with open(out, encoding="utf-8") as f:
+            stats = json.load(f)
+        stats["link_bytes_per_batch"] = (link.rx_bytes() - before) / stats["batches"] if link else float("nan")
+        return stats
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def _worker(kind, config, batches):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.json")
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", kind, "--config", config,
+                        "--batches", str(batches), "--out", out], check=True, env=_env(), timeout=1800)
+        with open(out, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def _summary(values):
+    values = [v for v in values if v == v]
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.median(values), (max(values) - min(values)) / 2
+
+
+def _plan(model, profile, bandwidth, cut):
+    """Planner rows for the three cases of this variant (per-layer times profiled here, the link's rate)."""
+    from minwa.parallel.pipeline.planner import plan_cuts
+
+    rows = plan_cuts(model, bandwidth=bandwidth, dtype="uint8", measured=profile)
+    keep = {"client-only": "client-only", "data (cloud-only)": "cloud-only", cut: "split"}
+    return {keep[r["cut"]]: r for r in rows if r["cut"] in keep}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--filters", default="4,8,16,32")
+    parser.add_argument("--layers", default="conv1,conv2", help="conv1 (cut after pool1) and/or conv2 (pool2)")
+    parser.add_argument("--link", action="append", default=[], help="tc rate, repeatable (default 10mbit, "
+                        "100mbit, 1gbit)")
+    parser.add_argument("--batches", type=int, default=10, help="batches per run")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--depth", type=int, default=3, help="batches in flight")
+    parser.add_argument("--json", help="also write every measurement here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return {"local": _worker_local, "profile": _worker_profile}[args.worker](args)
+    links = args.link or ["10mbit", "100mbit", "1gbit"]
+    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    reason = ShapedLink.available()
+    if reason:
+        print(f"links: tc-shaped veth pairs unavailable ({reason}); every case runs over unshaped loopback")
+        links = ["loopback"]
+    data = ({"source": "hdf5", "path": PACK, "mean": "none", "batch_size": 100, "test_batch_size": 100}
+            if os.path.exists(PACK) else {"source": "shapes", "image_size": 32, "train_count": 100,
+                                          "test_count": 100 * args.batches, "batch_size": 100,
+                                          "test_batch_size": 100, "mean": "none"})
+    print(f"cifar10_full, batch 100, uint8 features, depth {args.depth}, {args.batches} batches per run, "
+          f"{args.rounds} round(s); test images from {data.get('path', 'the built-in shapes set')}")
+    variants = [(layer, int(f)) for layer in args.layers.split(",") for f in args.filters.split(",")]
+    results, port = {}, 5700
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = {}
+        for layer, f in variants:
+            directory = os.path.join(tmp, f"{layer}_{f}")
+            job = _prepare(directory, layer, f, data)
+            prepared[(layer, f)] = (directory, job, _worker("profile", job, 5))
+        for rate in links:
+            shaped = None if rate == "loopback" else ShapedLink(rate)
+            if shaped:
+                shaped.__enter__()
+            try:
+                for _ in range(args.rounds):
+                    for (layer, f), (directory, job, _) in prepared.items():
+                        for case in ("split", "cloud-only", "client-only"):
+                            key = (rate, layer, f, case)
+                            if case == "client-only":
+                                row = _worker("local", job, args.batches)
+                            else:
+                                port += 1
+                                row = _remote(directory, case, shaped, args, port)
+                            results.setdefault(key, []).append(row)
+            finally:
+                if shaped:
+                    shaped.__exit__()
+        _report(results, prepared, links, variants)
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump({"|".join(map(str, k)): v for k, v in results.items()}, f, indent=1)
+    return 0
+
+
+def _report(results, prepared, links, variants):
+    for rate in links:
+        bandwidth = _bits_per_s(rate) if rate != "loopback" else 1e10
+        print(f"\nlink: {'unshaped loopback' if rate == 'loopback' else f'veth pair shaped to {rate} (tc tbf)'}")
+        print(f"{'variant':<11} {'case':<12} {'ms/batch':>9} {'±':>6} {'bytes/batch':>12} {'client ms':>9} "
+              f"{'link ms':>8} {'cloud ms':>8} {'sum ms':>7} {'thr/(1/slowest)':>15} {'planned ms':>10} "
+              f"{'plan/meas':>9}")
+        for layer, f in variants:
+            directory, job, profile = prepared[(layer, f)]
+            plan = _plan(_variant_model(layer, f), profile, bandwidth, CUTS[layer])
+            measured = {}
+            for case in ("client-only", "split", "cloud-only"):
+                rows = results[(rate, layer, f, case)]
+                ms, spread = (v * 1e3 for v in _summary([r["interval_s"] for r in rows]))
+                measured[case] = ms
+                predicted = 1e3 / plan[case]["throughput"]
+                if case == "client-only":
+                    print(f"{layer}={f:<5} {case:<12} {ms:>9.1f} {spread:>6.1f} {0:>12,} {'':>9} {'':>8} {'':>8} "
+                          f"{'':>7} {'':>15} {predicted:>10.1f} {predicted / ms:>9.2f}")
+                    continue
+                med = {k: _summary([r[k] for r in rows])[0] * 1e3 for k in ("client_s", "encode_s", "transfer_s",
+                                                                             "cloud_s")}
+                client = med["client_s"] + med["encode_s"]
+                slowest = max(client, med["transfer_s"], med["cloud_s"])
+                total = client + med["transfer_s"] + med["cloud_s"]
+                print(f"{'':<11} {case:<12} {ms:>9.1f} {spread:>6.1f} {rows[0]['payload_bytes_per_batch']:>12,.0f} "
+                      f"{client:>9.1f} {med['transfer_s']:>8.1f} {med['cloud_s']:>8.1f} {total:>7.1f} "
+                      f"{slowest / ms:>15.2f} {predicted:>10.1f} {predicted / ms:>9.2f}")
+            best = min(measured, key=measured.get)
+            chosen = max(plan, key=lambda c: plan[c]["throughput"])
+            print(f"{'':<11} measured best: {best}; planner's choice: {chosen} "
+                  f"({'agrees' if best == chosen else 'differs'})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
