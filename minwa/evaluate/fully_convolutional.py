@@ -121,7 +121,7 @@ class FullyConvolutional:
             if key in ip:
                 conv[key] = ip[key]
         out = {k: v for k, v in spec.items() if k != "inner_product_param"}
-        out.update({"type": "Convolution", "bottom": bottom, "convolution_param": conv})
+        out.update({"type": "Convolution", "bottom": [bottom], "convolution_param": conv})
         return out
 
     def _check(self, net):
