@@ -12,6 +12,7 @@ COMMANDS = {
     "augment": ("minwa.augment.preview", "augmentation pictures: minwa augment preview IMAGE --out grid.png"),
     "convert": ("minwa.launch.convert_command", "convert a Caffe .prototxt net (and solver) to YAML"),
     "plot": ("minwa.launch.plot_command", "draw loss, accuracy and lr curves of a run to PNG"),
+    "eval": ("minwa.launch.eval_command", "multi-scale, flip and ensemble evaluation of trained models"),
 }
 
 
