@@ -36,7 +36,8 @@ def _global_parser():
     parser.add_argument("--crops", default="center", help="center | corners5 | dense (default center)")
     parser.add_argument("--merge", default="mean", help="mean | gmean | max | logits (default mean)")
     parser.add_argument("--data", metavar="SOURCE",
-                        help="test images: a pack (.h5) or an image folder (default: the first model's data:)")
+                        help="test images: a pack (.h5), an image folder (or .tar.gz), or KIND:PATH with a data.source "
+                             "kind, e.g. cifar10:/data/cifar-10-batches-bin (default: the first model's data:)")
     parser.add_argument("--split", default="test", help="split of the data to evaluate (default test)")
     parser.add_argument("--limit", type=int, help="evaluate only this many evenly spaced images")
     parser.add_argument("--json", metavar="OUT", help="write the results as JSON")
@@ -82,18 +83,23 @@ def parse_args(argv):
 
 def _source(args, job):
     from minwa.datasets import build_source  # noqa: PLC0415
-    from minwa.datasets.source_factory import SOURCE_KEYS  # noqa: PLC0415
+    from minwa.datasets.source_factory import SOURCE_KEYS, SOURCES  # noqa: PLC0415
 
     if args.split not in ("train", "test"):
         raise ConfigError(f"--split {args.split!r}: expected train or test")
+    kind, _, path = (args.data or "").rpartition(":") if ":" in (args.data or "") else ("", "", args.data)
     if args.data is None:
         data = {k: v for k, v in job.data.items() if k in SOURCE_KEYS and not k.endswith("_limit")}
-    elif args.data.endswith((".h5", ".hdf5")):
-        data = {"source": "hdf5", "path": args.data}
-    elif os.path.exists(args.data):
-        data = {"source": "folder", "path": args.data}
+    elif kind:
+        if kind not in SOURCES:
+            raise ConfigError(f"--data {args.data}: unknown source kind {kind!r}; expected one of {', '.join(SOURCES)}")
+        data = {"source": kind, "path": path}
+    elif path.endswith((".h5", ".hdf5")):
+        data = {"source": "hdf5", "path": path}
+    elif os.path.exists(path):
+        data = {"source": "folder", "path": path}
     else:
-        raise ConfigError(f"--data {args.data}: no such file or folder (a pack .h5 or an image folder)")
+        raise ConfigError(f"--data {path}: no such file or folder (a pack .h5, an image folder, or KIND:PATH)")
     if args.limit is not None:
         if args.limit < 1:
             raise ConfigError(f"--limit {args.limit}: must be >= 1")
