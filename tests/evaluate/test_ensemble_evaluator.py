@@ -95,3 +95,12 @@ def test_n_ranks_equal_one_process(tiny_pair, tmp_path, ranks):
     assert many["ranks"] == ranks and one["ranks"] == 1
     assert _strip(many) == _strip(json.loads(json.dumps(one)))
     assert stdout.count("ensemble") == 1  # only rank 0 prints the table
+
+
+def test_progress_line_on_rank_0(tiny, capsys):
+    config, weights = tiny
+    source = build_source(minwa.load_config(config).data, "test")
+    EnsembleEvaluator([ModelScorer(config, weights)], chunk=10, progress=True, progress_every=1).run(source)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "images |" in line]
+    assert lines[0].startswith("[####") and "10/50 images" in lines[0]
+    assert "50/50 images" in lines[-1] and "img/s" in lines[-1]
