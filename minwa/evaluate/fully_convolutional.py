@@ -70,7 +70,8 @@ class FullyConvolutional:
         return blob
 
     def _convert(self, net):
-        specs = {spec.get("name"): spec for spec in _layers_of(self.source_model)}
+        specs = {spec.get("name") or f"{spec['type'].lower()}{i}": spec  # the Net's names for unnamed layers
+                 for i, spec in enumerate(_layers_of(self.source_model))}
         spatial = {self.data_blob}  # blobs that keep (N, C, H, W) in the converted net
         flattened = {}  # Flatten top -> the spatial blob it flattened
         layers = []
@@ -82,6 +83,7 @@ class FullyConvolutional:
             if layer.type == "Input" or layer.name not in needed:
                 continue
             spec = copy.deepcopy(specs[layer.name])
+            spec["name"] = layer.name
             spec.pop("include", None)
             spec.pop("exclude", None)
             spec["bottom"] = [flattened.get(b, b) for b in layer.bottoms]
