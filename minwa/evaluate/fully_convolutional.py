@@ -43,6 +43,7 @@ class FullyConvolutional:
         self.dtype = dtype
         inp = _input_layer(net)
         self.data_blob = inp.tops[0]
+        self.input_name = inp.name
         shape = net.blob_shapes[self.data_blob]
         if len(shape) != 4:
             raise ConfigError(f"fully convolutional conversion: input {self.data_blob!r} has shape {shape}; "
@@ -76,7 +77,7 @@ class FullyConvolutional:
         flattened = {}  # Flatten top -> the spatial blob it flattened
         layers = []
         shape = (1,) + self.input_shape
-        layers.append({"name": "data", "type": "Input", "top": self.data_blob,
+        layers.append({"name": self.input_name, "type": "Input", "top": self.data_blob,
                        "input_param": {"shape": [{"dim": list(shape)}]}})
         needed = self._needed(net)
         for layer in net.layers:
