@@ -14,6 +14,7 @@ COMMANDS = {
     "plot": ("minwa.launch.plot_command", "draw loss, accuracy and lr curves of a run to PNG"),
     "plan": ("minwa.launch.plan_command", "predict data vs model-data parallel step times for N = 1..gpus"),
     "pipeline": ("minwa.launch.pipeline_command", "split inference over TCP: split, serve, run, plan"),
+    "eval": ("minwa.launch.eval_command", "multi-scale, flip and ensemble evaluation of trained models"),
 }
 
 

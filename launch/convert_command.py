@@ -72,6 +72,10 @@ def convert(net_path, solver_path=None, input_shape=None, check=True, notes=None
 
 
 def main(argv):
+    if "--fully-convolutional" in argv:  # a trained net's FC layers as convolutions
+        from minwa.launch.fully_convolutional_command import main as fully_convolutional  # noqa: PLC0415
+
+        return fully_convolutional(argv)
     args = parse_args(argv)
     notes = []
     shape = _shape(args.input_shape) if args.input_shape else None

@@ -4,6 +4,7 @@ import json
 import sys
 
 from minwa.config import load_config
+from minwa.multi_scale import scaled_jobs
 
 
 def parse_args(argv):
@@ -34,11 +35,14 @@ def main(argv):
         overrides.append("train.progress=false")
     if args.solver:
         overrides.append(f"solver={args.solver}")
-    job = load_config(args.config, overrides=overrides)
-    summary = train(job, resume=args.resume, max_iter=args.max_iter)
+    for job in scaled_jobs(load_config(args.config, overrides=overrides)):  # one job, or one per `scales:`
+        _report(job, train(job, resume=args.resume, max_iter=args.max_iter))
+    return 0
+
+
+def _report(job, summary):
     if summary.get("test") is not None and summary.get("rank", 0) == 0:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test"].items())
         print(f"minwa train: {job.name}: {summary['final_step']} steps in {summary['seconds']:.1f} s; "
               f"test {shown}; run directory {summary['run_dir']}", file=sys.stderr)
         print(json.dumps({"final_test": summary["test"], "steps": summary["final_step"]}), file=sys.stderr)
-    return 0

@@ -13,7 +13,7 @@ from .errors import ConfigError
 from .schema import job_blocks
 from .solver import normalize_solver_config
 
-JOB_KEYS = ("name", "seed", "model", "solver", "data", "train", "parallel", "augment")
+JOB_KEYS = ("name", "seed", "model", "solver", "data", "train", "parallel", "augment", "scales")
 
 #: ``train:`` block defaults (how a job runs, beyond Caffe's solver fields)
 TRAIN_DEFAULTS = {

@@ -1,7 +1,7 @@
 """Evaluation: run a TEST net over batches and average its scalar outputs over all samples and ranks."""
 import numpy
 
-from . import backend
+from .. import backend
 
 
 def share_params(source_net, target_net):
