@@ -21,6 +21,8 @@ TRAIN_DEFAULTS = {
     "progress": True,         # progress bar on rank 0
     "keep_checkpoints": 3,
     "on_nan": "stop",         # stop | skip
+    "max_consecutive_nan_skips": 5,  # on_nan: skip gives up (NonFiniteLoss) after this many skips in a row
+    "timeout_s": 300.0,       # a rank that keeps the others waiting longer than this ends the job, named
     "timeline": None,
 }
 
@@ -165,6 +167,12 @@ def normalize_job(raw, base_dir="."):
     train.update(given)
     if train["on_nan"] not in ("stop", "skip"):
         raise ConfigError(f"train.on_nan {train['on_nan']!r}: expected stop or skip")
+    timeout = train["timeout_s"]
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigError(f"train.timeout_s: expected a number of seconds > 0, got {timeout!r}")
+    skips = train["max_consecutive_nan_skips"]
+    if isinstance(skips, bool) or not isinstance(skips, int) or skips < 1:
+        raise ConfigError(f"train.max_consecutive_nan_skips: expected a whole number >= 1, got {skips!r}")
     raw["train"] = train
     data = raw.get("data") or {}
     if not isinstance(data, dict):
