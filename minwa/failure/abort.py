@@ -51,6 +51,11 @@ def report_and_abort(comm, message, code=1, detail="", same_as=None):
         sys.stdout.flush()
     except (OSError, ValueError):
         pass
+    from .watchdog import current  # noqa: PLC0415
+
+    watchdog = current()
+    if watchdog is not None:
+        watchdog.announce("aborting")  # so the other ranks' watchdogs do not report this rank's end as news
     first = first_to_say(same_as or message)
     if first:
         say((detail.rstrip() + "\n" if detail else "") + f"minwa: {message}")

@@ -19,6 +19,7 @@ Watchdog is collective.
 """
 import contextlib
 import os
+import select
 import threading
 import time
 
@@ -68,13 +69,18 @@ class Watchdog:
         self.on_timeout = on_timeout  # tests and embedders may replace the abort
         self.fired = None
         self._step, self._what, self._since, self._depth = -1, None, None, 0
+        self.peers = self.comm.allgather((os.getpid(), host()))  # (pid, host) of every rank
         started = time.monotonic()
-        self._seen = {r: {"step": -1, "what": None, "waited": None, "heard": started, "pid": None, "host": None}
-                      for r in range(self.size) if r != self.rank}
+        self._seen = {r: {"step": -1, "what": None, "waited": None, "heard": started, "pid": pid, "host": where,
+                          "state": None}
+                      for r, (pid, where) in enumerate(self.peers) if r != self.rank}
         self._sends = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="minwa-watchdog", daemon=True)
         self._thread.start()
+        self._deaths = threading.Thread(target=self._watch_local_peers, name="minwa-peer-deaths", daemon=True)
+        self._deaths.start()
         _active.append(self)
 
     # -- marks, set by the rank's own threads ---------------------------------------------------
@@ -123,14 +129,50 @@ class Watchdog:
                 say(f"minwa: watchdog on rank {self.rank} stopped: {exc}", drain_s=0)
                 return
 
+    def _watch_local_peers(self):
+        """Name a rank of this host the moment it dies (SIGKILL, a crash): mpiexec names some pid, not always it."""
+        if not hasattr(os, "pidfd_open"):
+            return
+        here, fds = host(), {}
+        for r, (pid, where) in enumerate(self.peers):
+            if r != self.rank and where == here:
+                try:
+                    fds[os.pidfd_open(pid)] = r
+                except OSError:
+                    continue
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        try:
+            while fds and not self._stop.is_set():
+                ready = poller.poll(500)
+                if not ready or self._stop.is_set():
+                    continue
+                fd = ready[0][0]
+                r = fds.pop(fd)
+                poller.unregister(fd)
+                os.close(fd)
+                with self._lock:
+                    self._drain(time.monotonic())
+                if self._seen[r]["state"] is None:  # it neither finished nor announced its own abort
+                    pid, where = self.peers[r]
+                    self._fire(f"rank {r} (pid {pid} on {where}) has died without a Python error (killed, or a "
+                               f"crash in native code), seen by rank {self.rank}; aborting all {self.size} ranks",
+                               same_as="a rank died")
+                    return
+        finally:
+            for fd in fds:
+                os.close(fd)
+
     def _tick(self, now):
         since = self._since
-        beat = (self._step, self._what, None if since is None else now - since, os.getpid(), host())
-        for peer in self._seen:
-            pending = self._sends.get(peer)
-            if pending is None or pending.Test():
-                self._sends[peer] = self.comm.isend(beat, dest=peer, tag=_TAG)
-        self._drain(now)
+        beat = (self._step, self._what, None if since is None else now - since, None)
+        with self._lock:
+            for peer in self._seen:
+                pending = self._sends.get(peer)
+                if pending is None or pending.Test():
+                    self._sends[peer] = self.comm.isend(beat, dest=peer, tag=_TAG)
+            self._drain(now)
         if since is not None and now - since > self.timeout:
             self._judge(now, now - since)
 
@@ -140,12 +182,12 @@ class Watchdog:
         status = MPI.Status()
         while self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG, status=status):
             source = status.Get_source()
-            step, what, waited, pid, where = self.comm.recv(source=source, tag=_TAG)
-            self._seen[source].update(step=step, what=what, waited=waited, heard=now, pid=pid, host=where)
+            step, what, waited, state = self.comm.recv(source=source, tag=_TAG)
+            self._seen[source].update(step=step, what=what, waited=waited, heard=now, state=state)
 
     def _name(self, rank):
         seen = self._seen[rank]
-        return f"rank {rank}" + (f" (pid {seen['pid']} on {seen['host']})" if seen["pid"] else "")
+        return f"rank {rank} (pid {seen['pid']} on {seen['host']})"
 
     def _judge(self, now, waited):
         quiet = max(3 * self.poll, min(self.timeout, 10.0))
@@ -165,6 +207,7 @@ class Watchdog:
         for r in behind:
             s = self._seen[r]
             state = "not waiting in any collective" if s["what"] is None else f"waiting in {s['what']}"
+            state = f"{s['state']}" if s["state"] else state
             parts.append(f"{self._name(r)} is at step {s['step']}, {state} (still computing, or stuck)")
         if not parts:
             places = "; ".join(f"{self._name(r)}: {self._seen[r]['what']}" for r in sorted(self._seen))
@@ -172,15 +215,18 @@ class Watchdog:
         self._fire(f"watchdog: rank {self.rank} has waited {waited:.0f} s (train.timeout_s={self.timeout:g}) at "
                    f"step {self._step} in {self._what}; " + "; ".join(parts) + f"; aborting all {self.size} ranks")
 
-    def _fire(self, message):
-        self.fired = message
+    def _fire(self, message, same_as="watchdog"):
+        with self._lock:
+            if self.fired is not None:
+                return
+            self.fired = message
         self._stop.set()
         if self.on_timeout is not None:
             self.on_timeout(message)
             return
         from .abort import report_and_abort  # noqa: PLC0415
 
-        report_and_abort(self.comm, message, code=3, same_as="watchdog")
+        report_and_abort(self.comm, message, code=3, same_as=same_as)
 
     def describe(self):
         """What this rank last heard from the others (for a timeout raised elsewhere)."""
@@ -188,8 +234,17 @@ class Watchdog:
         return "; ".join(f"{self._name(r)}: step {s['step']}, {s['what'] or 'not waiting'}, heard "
                          f"{now - s['heard']:.0f} s ago" for r, s in sorted(self._seen.items()))
 
+    def announce(self, state):
+        """Tell every other rank at once that this one is 'finished' or 'aborting' (its end is then no news)."""
+        beat = (self._step, self._what, None, state)
+        with self._lock:
+            for peer in self._seen:
+                self.comm.isend(beat, dest=peer, tag=_TAG)
+
     def stop(self):
-        """End the background thread (every rank, at the end of training)."""
+        """End the background threads (every rank, at the end of training)."""
+        if not self._stop.is_set():
+            self.announce("finished")
         self._stop.set()
         if self in _active:
             _active.remove(self)
