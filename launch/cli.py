@@ -3,6 +3,7 @@ import importlib
 import sys
 
 from minwa.errors import MinwaError
+from minwa.failure.abort import end_job_for_error
 
 #: sub-command -> (module, one-line help)
 COMMANDS = {
@@ -39,15 +40,19 @@ def main(argv=None):
     if name not in COMMANDS:
         print(f"minwa: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
     try:
+        module = importlib.import_module(COMMANDS[name][0])
         return int(module.main(rest) or 0)
     except MinwaError as exc:
+        end_job_for_error(exc)  # several MPI ranks: ends them all, with the message once
         print(f"minwa {name}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"minwa {name}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        end_job_for_error(exc)
+        raise
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ one line saying which rank failed and how (see RankMonitor for how the rank that
 died first is found).
 """
 import argparse
+import functools
 import json
 import os
 import re
@@ -185,6 +186,7 @@ class RankMonitor:
         self._conns = {}  # fd -> [socket, bytes received, pid]
         self._pidfds = {}  # fd -> pid, for ranks found in /proc
         self._lifelines = set()
+        self.reports = []  # (rank, the cause a rank sent before it aborted), in the order received
         self.listener = None
         try:
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -220,19 +222,27 @@ class RankMonitor:
             data = b""
         if data:
             entry[1] += data
-            if entry[2] is None and b"\n" in entry[1]:
-                try:
-                    info = json.loads(entry[1].split(b"\n", 1)[0])
-                    entry[2] = int(info["pid"])
-                    self.ranks[entry[2]] = int(info["rank"])
-                    self._lifelines.add(entry[2])
-                except (ValueError, KeyError):
-                    pass
+            while b"\n" in entry[1]:
+                line, entry[1] = entry[1].split(b"\n", 1)
+                self._note(entry, line)
             return None
         self._poller.unregister(fd)
         entry[0].close()
         del self._conns[fd]
         return entry[2]
+
+    def _note(self, entry, line):
+        """A line from a rank: its registration (rank, pid, host) or the cause of its failure."""
+        try:
+            info = json.loads(line)
+            if "failed" in info:
+                self.reports.append((self.ranks.get(entry[2]), str(info["failed"]).split("\n")[0]))
+            elif entry[2] is None:
+                entry[2] = int(info["pid"])
+                self.ranks[entry[2]] = int(info["rank"])
+                self._lifelines.add(entry[2])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
 
     def _discover(self):
         if len(self.ranks) >= self.size or not hasattr(os, "pidfd_open"):
@@ -317,14 +327,18 @@ def _hydra_report(output):
     return int(match.group("pid")), match.group("host"), code, text
 
 
-def explain_failure(output, pid_ranks, first=(), certain=True):
+def explain_failure(output, pid_ranks, first=(), certain=True, reports=()):
     """One line naming the failed rank and the cause; None if nothing is recognised.
 
-    In order of trust: a rank's own minwa message (an exception, the watchdog), Open
+    In order of trust: the cause a rank sent over its lifeline before it aborted
+    (``reports``: it does not depend on stderr surviving the abort), a rank's own minwa
+    message on stderr (an exception, the watchdog), Open
     MPI's report (it names the rank), the local rank(s) seen to end first
     (``first``: pids; ``certain`` False when only seen through pidfds), and
     hydra's report of one process id.
     """
+    if reports:
+        return f"the job failed: {reports[0][1]}"
     minwa = _MINWA_FAILED.findall(output)
     if minwa:
         return f"the job failed: {minwa[0]}"
@@ -360,10 +374,15 @@ def run(cmd, rank_dir=None, size=None, stdout=None, stderr=None):
     """Run ``cmd``, passing its output through; returns (exit code, explanation or None)."""
     stdout = stdout or sys.stdout.buffer
     stderr = stderr or sys.stderr.buffer
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    tails = [_Tail(proc.stdout, stdout), _Tail(proc.stderr, stderr)]
     monitor = RankMonitor(rank_dir, size or 1) if rank_dir else None
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                preexec_fn=functools.partial(_end_with_parent, os.getpid()))
+    except BaseException:
+        if monitor is not None:
+            monitor.stop()
+        raise
+    tails = [_Tail(proc.stdout, stdout), _Tail(proc.stderr, stderr)]
     previous = {}
 
     def forward(signum, frame):
@@ -389,7 +408,23 @@ def run(cmd, rank_dir=None, size=None, stdout=None, stderr=None):
     output = tails[0].text() + "\n" + tails[1].text()
     ranks = monitor.ranks if monitor else {}
     first, certain = monitor.first_to_end() if monitor else ([], True)
-    return (code if code >= 0 else 128 - code), explain_failure(output, ranks, first, certain)
+    reports = monitor.reports if monitor else []
+    return (code if code >= 0 else 128 - code), explain_failure(output, ranks, first, certain, reports)
+
+
+def _end_with_parent(parent):
+    """In the child, before exec: a session of its own (a terminal's Ctrl-C reaches it once, through us), and
+    SIGTERM when minwa-launch dies, however it dies (Linux PR_SET_PDEATHSIG), so the job never outlives it."""
+    os.setsid()
+    try:
+        import ctypes  # noqa: PLC0415
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the launcher died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the ranks still end when their lifeline to minwa-launch closes
 
 
 def parse_args(argv):

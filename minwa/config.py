@@ -22,6 +22,8 @@ TRAIN_DEFAULTS = {
     "progress": True,         # progress bar on rank 0
     "keep_checkpoints": 3,
     "on_nan": "stop",         # stop | skip
+    "max_consecutive_nan_skips": 5,  # on_nan: skip gives up (NonFiniteLoss) after this many skips in a row
+    "timeout_s": 300.0,       # a rank that keeps the others waiting longer than this ends the job, named
     "timeline": None,
 }
 

@@ -13,7 +13,9 @@ import numpy
 from . import backend
 from .errors import ConfigError
 from .evaluate import evaluate, share_params
-from .failure import NonFiniteLoss, check_finite, install_abort_on_error, install_stop_handler
+from .failure import NanPolicy, NonFiniteLoss, install_abort_on_error, install_stop_handler
+from .failure.job_guard import guard_job
+from .failure.watchdog import waiting_in
 from .metrics import MetricsLog
 from .net import Net
 from .parallel.gradient_accumulator import GradientAccumulator
@@ -88,6 +90,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
         backend.bind_device(comm.local_rank)
         if comm.size > 1:
             install_abort_on_error(comm)  # a failing rank aborts the job instead of hanging the others
+    watchdog = guard_job(comm, job.train["timeout_s"])  # bounds every wait; None on one rank
     if stop_flag is None:
         stop_flag = install_stop_handler(comm)  # SIGINT/SIGTERM: checkpoint at the next step, exit cleanly
     is_root = rank == 0
@@ -141,7 +144,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
 
     summary = {"steps": total_steps, "start_step": start_step, "run_dir": run_dir, "rank": rank}
     batches = train_loader.batches(start_step * accumulate.iter_size)
-    on_nan = job.train["on_nan"]
+    nan_policy = NanPolicy(job.train["on_nan"], job.train["max_consecutive_nan_skips"])
     window_start, window_steps, skipped = time.perf_counter(), 0, 0
     started = time.perf_counter()
     step = start_step
@@ -155,9 +158,11 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
                 checkpoints.save(step)
                 summary["interrupted"] = True
                 break
+            if watchdog is not None:
+                watchdog.at_step(step)
             outputs = accumulate.forward(lambda: dict(zip(names, next(batches))))
             loss = net.loss
-            if not check_finite(loss, step, on_nan, comm):
+            if not nan_policy.check(loss, step, comm):
                 skipped += 1
                 bar.message(f"step {step}: loss is {loss}; step skipped")
                 engine.skip_update()
@@ -189,6 +194,8 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
             checkpoints.save(step)
     finally:
         bar.close()
+        if watchdog is not None:
+            watchdog.stop()
         if hasattr(stop_flag, "restore"):
             stop_flag.restore()
         if timeline is not None:
@@ -230,7 +237,8 @@ class _Checkpoints:
             if self.keep:
                 checkpoint.keep_last(self.dir, self.keep)
         if self.comm is not None and self.comm.size > 1:
-            self.comm.barrier()
+            with waiting_in(f"the barrier after rank 0 writes checkpoint step {step}"):
+                self.comm.barrier()
 
     def restore(self, where):
         from . import checkpoint  # noqa: PLC0415

@@ -71,12 +71,11 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
         minwa.train(job)
 
 
-def test_nan_loss_can_skip_steps(tmp_path):
+def test_skipping_nan_losses_gives_up_on_a_diverged_net(tmp_path):
     job = tiny_job(tmp_path / "skip", **{"solver.base_lr": 1e12, "solver.momentum": 0.0, "train.on_nan": "skip",
-                                        "solver.max_iter": 60})
-    summary = minwa.train(job)
-    assert summary["skipped_steps"] > 0
-    assert summary["final_step"] == 60
+                                        "train.max_consecutive_nan_skips": 3, "solver.max_iter": 60})
+    with pytest.raises(NonFiniteLoss, match=r"not finite for 3 steps in a row \(train.max_consecutive_nan_skips=3\)"):
+        minwa.train(job)
 
 
 def test_input_shape_mismatch_is_reported(tmp_path):

@@ -23,6 +23,7 @@ import numpy
 
 from .. import backend
 from ..errors import CommError
+from ..failure.watchdog import waiting_in
 from .handle import Handle
 from .partition import part_bounds
 from .pinned_staging import PinnedStaging
@@ -319,7 +320,8 @@ class Communicator:
                 self._same_layout(value, "bcast")
             return self.ibcast(value, root).wait()
         self._count_collective(len(pickle.dumps(value)) if self.rank == root else 0)
-        return self.mpi.bcast(value, root=root)
+        with waiting_in(f"bcast from rank {root}"):
+            return self.mpi.bcast(value, root=root)
 
     def allgather(self, value, verify=True):
         """Arrays: shape (size, *shape); other values: a list with one entry per rank."""
@@ -328,12 +330,14 @@ class Communicator:
                 self._same_layout(value, "allgather")
             return self.iallgather(value).wait()
         self._count_collective(len(pickle.dumps(value)))
-        return self.mpi.allgather(value)
+        with waiting_in("allgather"):
+            return self.mpi.allgather(value)
 
     def gather(self, value, root=0):
         """A list of every rank's (picklable) value on ``root``; None elsewhere."""
         self._count_collective(len(pickle.dumps(value)))
-        return self.mpi.gather(value, root=root)
+        with waiting_in(f"gather to rank {root}"):
+            return self.mpi.gather(value, root=root)
 
     def reduce_scatter(self, array, op="sum", verify=True):
         if verify:
@@ -347,10 +351,12 @@ class Communicator:
                 self._same_layout(value, "allreduce")
             return self.iallreduce(value, op).wait()
         self._count_collective(len(pickle.dumps(value)))
-        return self.mpi.allreduce(value, op=self._op(op))
+        with waiting_in("allreduce"):
+            return self.mpi.allreduce(value, op=self._op(op))
 
     def barrier(self):
-        self.mpi.Barrier()
+        """Wait for every rank (bounded like every Handle: see ``Handle.timeout``)."""
+        self.ibarrier().wait()
 
     # -- agreement and failure -------------------------------------------------------------
     def agree(self, value, what, describe=None):
@@ -360,7 +366,8 @@ class Communicator:
         (none is left blocked). ``describe(reference, other)`` may explain the first
         difference in words.
         """
-        values = self.mpi.allgather(value)
+        with waiting_in(f"the check that every rank has the same {what}"):
+            values = self.mpi.allgather(value)
         self._count_collective(len(pickle.dumps(value)))
         reference = values[0]
         for rank, other in enumerate(values):

@@ -17,6 +17,8 @@ import threading
 import time
 
 from ..errors import CommError
+from ..failure.watchdog import current as current_watchdog
+from ..failure.watchdog import waiting_in
 
 
 def _testall(pending):
@@ -40,7 +42,14 @@ def _others_in_flight(handle):
 
 
 class Handle:
-    """A nonblocking operation: ``test()`` -> bool, ``wait()`` -> result."""
+    """A nonblocking operation: ``test()`` -> bool, ``wait()`` -> result.
+
+    ``wait()`` is bounded: after ``Handle.timeout`` seconds (None: no bound; the trainer
+    sets it from ``train.timeout_s``, later than the watchdog, which names the ranks
+    first) it raises CommError naming the transfer.
+    """
+
+    timeout = None
 
     def __init__(self, stages, name="transfer"):
         self.name = name
@@ -104,14 +113,22 @@ class Handle:
             self._lock.release()
         return self.done
 
-    def wait(self):
+    def wait(self, timeout=None):
         """Block until complete and return the result (re-raises a failure as CommError)."""
         start = time.perf_counter()
-        while not self.test():
-            for other in _others_in_flight(self):
-                other.test()
-            # spin briefly (fast links), then poll gently so a long wait leaves the core to others
-            time.sleep(0 if time.perf_counter() - start < 1e-3 else 5e-5)
+        bound = timeout if timeout is not None else Handle.timeout
+        with waiting_in(self.name):
+            while not self.test():
+                for other in _others_in_flight(self):
+                    other.test()
+                waited = time.perf_counter() - start
+                if bound is not None and waited > bound:
+                    watchdog = current_watchdog()
+                    heard = f"; the other ranks were last seen as: {watchdog.describe()}" if watchdog else ""
+                    raise CommError(f"{self.name}: not complete after {waited:.0f} s (train.timeout_s); a rank "
+                                    f"did not take part{heard}")
+                # spin briefly (fast links), then poll gently so a long wait leaves the core to others
+                time.sleep(0 if waited < 1e-3 else 5e-5)
         if self._error is not None:
             if isinstance(self._error, CommError):
                 raise self._error

@@ -24,6 +24,7 @@ from .. import backend
 from ..comm import create_strategy, get_world
 from ..comm.handle import Handle
 from ..errors import ConfigError
+from ..failure.watchdog import waiting_in
 from .batch_norm_sync import sync_batch_norm
 
 #: gradients per bucket before a new one is started (whole layers; a larger layer gets its own bucket)
@@ -314,7 +315,8 @@ class DataParallel:
         handle = bucket.handle
         if not handle.done:
             start = time.perf_counter()
-            handle.wait()
+            with waiting_in(f"bucket {bucket.index} ({handle.name}; params {bucket.names()})"):
+                handle.wait()
             stop = time.perf_counter()
             self.wait_seconds += stop - start
             if self.timeline is not None:

@@ -84,6 +84,14 @@ LOSS = Message("LossParameter", {
     "normalization": Field("enum", "VALID", choices=("FULL", "VALID", "BATCH_SIZE", "NONE")),
     "normalize": Field("bool", doc="legacy: true is VALID, false is BATCH_SIZE"),
 })
+#: the pipeline split's pair (Ichinose et al.): ``pair`` defaults to the port; Source's shape may come from
+#: the papers' own ``reshape_param { shape { dim: [...] } }``
+SINK = Message("SinkParameter", {"host_name": Field("str", "127.0.0.1"), "port": Field("int", minimum=0, maximum=65535),
+                                 "pair": Field("int", minimum=0, maximum=65535)})
+SOURCE = Message("SourceParameter", {"port": Field("int", minimum=0, maximum=65535),
+                                     "pair": Field("int", minimum=0, maximum=65535),
+                                     "shape": Field("int", repeated=True, minimum=1)})
+RESHAPE = Message("ReshapeParameter", {"shape": Field("message", message=BLOB_SHAPE)})
 
 #: layer type -> {option block key: Message}
 LAYER_PARAMS = {
@@ -103,6 +111,8 @@ LAYER_PARAMS = {
     "Softmax": {"softmax_param": SOFTMAX},
     "SoftmaxWithLoss": {"softmax_param": SOFTMAX, "loss_param": LOSS},
     "Split": {},
+    "Sink": {"sink_param": SINK},
+    "Source": {"source_param": SOURCE, "reshape_param": RESHAPE},
 }
 
 #: fields every layer may carry (Caffe's LayerParameter, less the option blocks; minwa decides itself which
@@ -114,6 +124,7 @@ LAYER_COMMON = Message("LayerParameter", {
     "param": Field("message", repeated=True, message=PARAM_SPEC),
     "include": Field("message", repeated=True, message=STATE_RULE),
     "exclude": Field("message", repeated=True, message=STATE_RULE),
+    "shard": Field("bool", doc="model-data parallel: false keeps an InnerProduct replicated"),
 })
 
 

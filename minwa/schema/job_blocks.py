@@ -17,9 +17,11 @@ TRAIN_FIELDS = {
     "run_dir": Field("str"), "dtype": Field("enum", "float32", choices=("float32", "float64")),
     "progress": Field("bool", True), "keep_checkpoints": Field("int", 3, minimum=0),
     "on_nan": Field("enum", "stop", choices=("stop", "skip")), "timeline": Field("str"),
+    "max_consecutive_nan_skips": Field("int", 5, minimum=1, doc="on_nan: skip gives up after this many in a row"),
+    "timeout_s": Field("float", 300.0, above=0.0, doc="a wait longer than this ends the job, naming the rank"),
 }
 PARALLEL_FIELDS = {
-    "mode": Field("enum", "data", choices=("data", "single")),
+    "mode": Field("enum", "data", choices=("data", "model-data", "single")),
     "strategy": Field("str", "butterfly"), "bucket_bytes": Field("float", minimum=0.0, doc="none: one bucket"),
     "lazy": Field("bool", True), "sharded": Field("bool", False), "error_feedback": Field("bool", False),
     "int8_block": Field("int", 256, minimum=1), "progress_thread": Field("bool", True),
