@@ -86,11 +86,9 @@ LOSS = Message("LossParameter", {
 })
 #: the pipeline split's pair (Ichinose et al.): ``pair`` defaults to the port; Source's shape may come from
 #: the papers' own ``reshape_param { shape { dim: [...] } }``
-SINK = Message("SinkParameter", {"host_name": Field("str", "127.0.0.1"), "port": Field("int", minimum=0, maximum=65535),
-                                 "pair": Field("int", minimum=0, maximum=65535)})
-SOURCE = Message("SourceParameter", {"port": Field("int", minimum=0, maximum=65535),
-                                     "pair": Field("int", minimum=0, maximum=65535),
-                                     "shape": Field("int", repeated=True, minimum=1)})
+#: (ranges are checked by the layers themselves, which name the port's role)
+SINK = Message("SinkParameter", {"host_name": Field("str", "127.0.0.1"), "port": Field("int"), "pair": Field("int")})
+SOURCE = Message("SourceParameter", {"port": Field("int"), "pair": Field("int"), "shape": Field("int", repeated=True)})
 RESHAPE = Message("ReshapeParameter", {"shape": Field("message", message=BLOB_SHAPE)})
 
 #: layer type -> {option block key: Message}

@@ -57,7 +57,7 @@ def test_yaml_sink_and_source_with_pair_keys():
     ({"port": 1, "shape": [2, -3]}, "positive whole numbers"),
     ({"shape": [2, 3]}, "port.*missing"),
     ({"port": 70000, "shape": [2, 3]}, "0..65535"),
-    ({"port": 1, "shape": [2, 3], "hots": 1}, "unknown key.*hots"),
+    ({"port": 1, "shape": [2, 3], "hots": 1}, "source_param.hots.*unknown key"),
 ])
 def test_bad_source_fields_are_named(param, message):
     with pytest.raises(ConfigError, match=message):
@@ -72,7 +72,7 @@ def test_source_shape_given_twice_must_agree():
 
 def test_bad_sink_fields_are_named():
     layers = [{"name": "in", "type": "Input", "top": "x", "input_param": {"shape": [{"dim": [2, 3]}]}}]
-    with pytest.raises(ConfigError, match="sink_param.*unknown key.*prot"):
+    with pytest.raises(ConfigError, match="sink_param.prot.*unknown key"):
         Net({"layers": layers + [{"name": "k", "type": "Sink", "bottom": "x", "sink_param": {"prot": 1}}]})
     with pytest.raises(ConfigError, match="'port': missing"):
         Net({"layers": layers + [{"name": "k", "type": "Sink", "bottom": "x", "sink_param": {}}]})

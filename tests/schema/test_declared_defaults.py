@@ -24,6 +24,8 @@ MINIMAL = {
     "Softmax": ({}, [(2, 3)]),
     "SoftmaxWithLoss": ({}, [(4, 5), (4,)]),
     "Split": ({}, [(2, 3)]),
+    "Sink": ({"sink_param": {"port": 5600}}, [(2, 3)]),
+    "Source": ({"source_param": {"port": 5600, "shape": [2, 3]}}, []),
 }
 
 
