@@ -64,13 +64,13 @@ def test_values_reach_the_layer_in_their_declared_type():
 
 
 def test_a_new_layer_type_is_declared_in_one_call():
-    spec = {"name": "s", "type": "Sink", "sink_param": {"port": 5000}}
-    declare_layer("Sink", {"sink_param": Message("SinkParameter", {"port": Field("int", minimum=1)})})
+    spec = {"name": "s", "type": "Probe", "probe_param": {"port": 5000}}
+    declare_layer("Probe", {"probe_param": Message("ProbeParameter", {"port": Field("int", minimum=1)})})
     try:
-        assert check_layer(spec, "layer 's' (Sink)") == spec
-        with pytest.raises(ConfigError, match=r"'sink_param\.prot': unknown key; did you mean 'port'\?"):
-            check_layer({**spec, "sink_param": {"prot": 1}}, "layer 's' (Sink)")
+        assert check_layer(spec, "layer 's' (Probe)") == spec
+        with pytest.raises(ConfigError, match=r"'probe_param\.prot': unknown key; did you mean 'port'\?"):
+            check_layer({**spec, "probe_param": {"prot": 1}}, "layer 's' (Probe)")
     finally:
-        del LAYER_PARAMS["Sink"]
+        del LAYER_PARAMS["Probe"]
     with pytest.raises(ConfigError, match="has no declared schema"):
-        check_layer(spec, "layer 's' (Sink)")
+        check_layer(spec, "layer 's' (Probe)")
