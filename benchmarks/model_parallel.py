@@ -1,7 +1,7 @@
 """Data parallel vs model-data parallel on a reduced Deep Image model, measured beside the cost model's prediction.
 
     python benchmarks/model_parallel.py                              # N = 1, 2, 4 on loopback
-    python benchmarks/model_parallel.py --link 1gbit --link 100mbit  # also N = 2 over tc-shaped veth links (root)
+    python benchmarks/model_parallel.py --link 1gbit --link 100mbit  # also over tc-shaped veth links (root)
     python benchmarks/model_parallel.py --scale 8 --batch 8 --steps 4 --rounds 1   # a quick check
 
 The model is Deep Image's basic model (Table 2: 13 conv layers, FC 6144-6144-1000) at
@@ -204,6 +204,66 @@ def _table(title, rows, rates, link, args):
             print(f"N={n}: {faster} parallel is faster by {ratio:.2f}x (images/s)")
 
 
+class BridgedLink:
+    """N network namespaces, each joined to a bridge by its own veth pair shaped to ``rate`` both ways (tc tbf).
+
+    Every rank gets a link of its own (as every GPU of a cluster has its NIC), on private
+    addresses of the benchmark's own bridge only; needs root and iproute2, like ShapedLink.
+    """
+
+    def __init__(self, rate, n):
+        from data_parallel import _bits_per_s
+
+        self.rate, self.n = rate, n
+        tag = f"{os.getpid() % 10000}"
+        self.hub = f"mwh{tag}"
+        self.namespaces = [f"mwr{tag}{k}" for k in range(n)]
+        self.burst = f"{max(int(_bits_per_s(rate) / 8 * 0.002), 32 * 1024)}b"
+
+    def _ip(self, *args):
+        subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+    def _shape(self, ns, dev):
+        subprocess.run(["ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate",
+                        self.rate, "burst", self.burst, "latency", "50ms"], check=True, capture_output=True)
+
+    def __enter__(self):
+        try:
+            self._ip("netns", "add", self.hub)
+            self._ip("-n", self.hub, "link", "add", "mwbr", "type", "bridge")
+            self._ip("-n", self.hub, "link", "set", "mwbr", "up")
+            for k, ns in enumerate(self.namespaces):
+                self._ip("netns", "add", ns)
+                self._ip("link", "add", f"mwq{k}", "type", "veth", "peer", "name", f"mwp{k}")
+                self._ip("link", "set", f"mwq{k}", "netns", ns)
+                self._ip("link", "set", f"mwp{k}", "netns", self.hub)
+                self._ip("-n", ns, "link", "set", f"mwq{k}", "name", "mwlink")
+                self._ip("-n", ns, "addr", "add", f"10.78.0.{k + 1}/24", "dev", "mwlink")
+                self._ip("-n", ns, "link", "set", "lo", "up")
+                self._ip("-n", ns, "link", "set", "mwlink", "up")
+                self._ip("-n", self.hub, "link", "set", f"mwp{k}", "master", "mwbr")
+                self._ip("-n", self.hub, "link", "set", f"mwp{k}", "up")
+                self._shape(ns, "mwlink")  # what the rank sends
+                self._shape(self.hub, f"mwp{k}")  # what the rank receives
+        except (subprocess.CalledProcessError, OSError):
+            self.__exit__()
+            raise
+        return self
+
+    def prefixes(self):
+        return [["ip", "netns", "exec", ns] for ns in self.namespaces]
+
+    @staticmethod
+    def env():
+        from data_parallel import ShapedLink
+
+        return ShapedLink.env()
+
+    def __exit__(self, *exc):
+        for ns in [*self.namespaces, self.hub]:
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
 def measure(args, ns, env=None, prefixes=None):
     samples = {}
     for _ in range(args.rounds):  # alternate the configurations round by round
@@ -223,8 +283,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--ranks", default="1,2,4")
-    parser.add_argument("--link", action="append", default=[], help="also run N=2 over a veth link shaped to "
-                        "RATE with tc (e.g. 1gbit, 100mbit); root only")
+    parser.add_argument("--link", action="append", default=[], help="also run every N > 1 with each rank on a "
+                        "veth link shaped to RATE with tc (e.g. 1gbit, 100mbit); root only")
     parser.add_argument("--json", help="also write every measurement here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
@@ -258,14 +318,21 @@ def main(argv=None):
         if reason:
             print(f"\nN=2 over a {rate_text} link: skipped ({reason})")
             continue
-        try:
-            with ShapedLink(rate_text) as shaped:
-                rows = measure(args, [2], env=shaped.env(), prefixes=shaped.prefixes())
-        except (subprocess.CalledProcessError, OSError) as exc:
-            print(f"\nN=2 over a {rate_text} link: could not set up or run ({exc})")
-            continue
-        _table(f"N=2 over a veth pair shaped to {rate_text} (tc tbf)", rows, rates, rows[(2, "data")], args)
-        everything[f"link {rate_text}"] = {f"{n} {m}": row for (n, m), row in rows.items()}
+        rows = {}
+        for n in [n for n in ns if n > 1]:
+            try:
+                with BridgedLink(rate_text, n) as shaped:
+                    for _ in range(args.rounds):
+                        for mode in ("data", "model-data"):
+                            row = _run(n, mode, args, shaped.env(), shaped.prefixes(), calibrate=(n == 2))
+                            rows.setdefault((n, mode), []).append(row)
+            except (subprocess.CalledProcessError, OSError) as exc:
+                print(f"\nN={n} over a {rate_text} link: could not set up or run ({exc})")
+        rows = {key: _median_rows(value) for key, value in rows.items()}
+        if (2, "data") in rows:
+            _table(f"every rank on its own veth link shaped to {rate_text} (tc tbf), through a bridge", rows, rates,
+                   rows[(2, "data")], args)
+            everything[f"link {rate_text}"] = {f"{n} {m}": row for (n, m), row in rows.items()}
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(everything, f, indent=1, default=list)

@@ -27,6 +27,8 @@ def main(argv):
     parser.add_argument("config", help="YAML job or Caffe .prototxt net")
     parser.add_argument("--phase", default="TRAIN", choices=["TRAIN", "TEST"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    parser.add_argument("--model-data", type=int, default=None, metavar="N",
+                        help="also show the FC bytes one rank holds in model-data mode on N ranks")
     args = parser.parse_args(argv)
     job = load_config(args.config, overrides=args.set, validate=False)
     net = Net(job.model, phase=args.phase, init=False)
@@ -41,4 +43,24 @@ def main(argv):
     print(f"total: {total_params:,} parameters ({total_params * 4 / 2**20:.1f} MiB as float32), "
           f"{_human(total_flops)} FLOPs per forward pass of batch {batch} "
           f"({_human(total_flops / max(batch, 1))} per image)")
+    if args.model_data:
+        print(model_data_memory(net, args.model_data))
     return 0
+
+
+def model_data_memory(net, n, slots=3):
+    """One line: FC bytes (weights, gradients, momentum: ``slots`` copies, float32) per rank on n ranks."""
+    from minwa.parallel.shard_plan import ShardPlan, check_shard_options
+
+    check_shard_options(net.layers)
+    plan = ShardPlan(net.layers, n)
+    whole = mine = 0
+    for index, entry in plan.entries.items():
+        layer = net.layers[index]
+        lo, hi = entry.bounds[0]  # rank 0 holds the largest shard
+        size = sum(p.size for p in layer.params)
+        whole += size
+        mine += size * (hi - lo) // layer.num_output
+    return (f"model-data on {n} ranks: {len(plan.entries)} sharded FC layers, {whole * 4 * slots / 2**20:.1f} MiB of "
+            f"FC weights+gradients+momentum in all, at most {mine * 4 * slots / 2**20:.1f} MiB per rank "
+            f"({mine / max(whole, 1):.3f} of the whole)")
