@@ -220,15 +220,18 @@ def main(argv=None):
         prepared = {}
         for layer, f in variants:
             directory = os.path.join(tmp, f"{layer}_{f}")
-            job = _prepare(directory, layer, f, data)
-            prepared[(layer, f)] = (directory, job, _worker("profile", job, 5))
+            prepared[(layer, f)] = (directory, _prepare(directory, layer, f, data))
+        profiles = {}
         for rate in links:
+            # per-layer times for the planner, taken just before this link's runs (the machine's load drifts)
+            for key, (_, job) in prepared.items():
+                profiles[(rate,) + key] = _worker("profile", job, 5)
             shaped = None if rate == "loopback" else ShapedLink(rate)
             if shaped:
                 shaped.__enter__()
             try:
                 for _ in range(args.rounds):
-                    for (layer, f), (directory, job, _) in prepared.items():
+                    for (layer, f), (directory, job) in prepared.items():
                         for case in ("split", "cloud-only", "client-only"):
                             key = (rate, layer, f, case)
                             if case == "client-only":
@@ -240,14 +243,14 @@ def main(argv=None):
             finally:
                 if shaped:
                     shaped.__exit__()
-        _report(results, prepared, links, variants)
+        _report(results, profiles, links, variants)
         if args.json:
             with open(args.json, "w", encoding="utf-8") as f:
                 json.dump({"|".join(map(str, k)): v for k, v in results.items()}, f, indent=1)
     return 0
 
 
-def _report(results, prepared, links, variants):
+def _report(results, profiles, links, variants):
     for rate in links:
         bandwidth = _bits_per_s(rate) if rate != "loopback" else 1e10
         print(f"\nlink: {'unshaped loopback' if rate == 'loopback' else f'veth pair shaped to {rate} (tc tbf)'}")
@@ -255,8 +258,7 @@ def _report(results, prepared, links, variants):
               f"{'link ms':>8} {'cloud ms':>8} {'sum ms':>7} {'thr/(1/slowest)':>15} {'planned ms':>10} "
               f"{'plan/meas':>9}")
         for layer, f in variants:
-            directory, job, profile = prepared[(layer, f)]
-            plan = _plan(_variant_model(layer, f), profile, bandwidth, CUTS[layer])
+            plan = _plan(_variant_model(layer, f), profiles[(rate, layer, f)], bandwidth, CUTS[layer])
             measured = {}
             for case in ("client-only", "split", "cloud-only"):
                 rows = results[(rate, layer, f, case)]
