@@ -1,6 +1,7 @@
 """View: one way of showing a test image to a net (a scale, a crop, mirrored or not).
 
-- scale ``s``: the image is resized so its shorter side is ``s`` pixels (bilinear);
+- scale ``s``: the image is resized so its shorter side is ``s`` pixels (bilinear, as the
+  augmentation module's evaluation path does);
 - crop ``center``: the net's training-size window from the middle of the resized image;
   ``tl``/``tr``/``bl``/``br``: the same window at a corner (``corners5`` = the centre and the
   four corners, as in the ten-crop evaluation of AlexNet/Caffe);
@@ -47,11 +48,26 @@ def parse_views(scales, crops="center", flip=False):
     return [View(int(s), c, f) for s in scales for c in CROP_SETS[crops] for f in flips]
 
 
+_square_transforms = {}
+
+
 def rescale(image, scale):
-    """``image`` (uint8 HWC) with its shorter side at ``scale`` pixels."""
+    """``image`` (uint8 HWC) with its shorter side at ``scale`` pixels.
+
+    A square image goes through the augmentation module's evaluation transform, so a view
+    at a model's test scale sees exactly the pixels its trainer tested on; others through
+    Pillow's bilinear resize (the same up to rounding).
+    """
     from minwa.augment.crop import rescale as _rescale  # noqa: PLC0415 - Pillow
 
-    return _rescale(image, scale)
+    height, width = image.shape[:2]
+    if height != width or height == scale:
+        return _rescale(image, scale)
+    if scale not in _square_transforms:
+        from minwa.augment import build_transform  # noqa: PLC0415
+
+        _square_transforms[scale] = build_transform({"crop": scale, "scales": [scale]}, seed=0, train=False)
+    return numpy.asarray(_square_transforms[scale]([image], numpy.zeros(1, dtype=numpy.int64), 0))[0]
 
 
 def window(height, width, size, crop):
