@@ -185,11 +185,37 @@ def finish_interleaved(src, dst, shifts=None, mask=None):
     return dst
 
 
+_CV2 = []
+
+
+def _mirror_kernel():
+    """OpenCV's flip when it is importable (an optional speed-up, e.g. installed with albumentations), else None."""
+    if not _CV2:
+        try:
+            import cv2
+
+            _CV2.append(cv2.flip)
+        except ImportError:
+            _CV2.append(None)
+    return _CV2[0]
+
+
 def _copy_pixels(dst, src):
-    """dst[...] = src for h x w x C arrays; a mirrored view is copied one channel at a time (numpy's
-    copy of a negative pixel stride with a 3-byte inner axis is several times slower)."""
-    if src.strides[1] < 0:
+    """dst[...] = src for h x w x C arrays.
+
+    A mirrored view (negative pixel stride) is the slow case for numpy, whose copy then
+    moves 3 bytes per inner loop (about 280 us for a 224 x 224 RGB crop): OpenCV's flip,
+    when installed, does it in about 12 us; otherwise it is copied one channel at a time.
+    """
+    if src.strides[1] >= 0:
+        numpy.copyto(dst, src)
+        return
+    flip = _mirror_kernel() if src.dtype == numpy.uint8 and src.shape[2] <= 4 else None
+    if flip is None:
         for c in range(src.shape[2]):
             numpy.copyto(dst[:, :, c], src[:, :, c])
-    else:
-        numpy.copyto(dst, src)
+        return
+    target = dst if dst.dtype == numpy.uint8 and dst.flags.c_contiguous else scratch("mirror", src.shape, numpy.uint8)
+    flip(src[:, ::-1], 1, dst=target)
+    if target is not dst:
+        numpy.copyto(dst, target)

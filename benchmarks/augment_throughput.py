@@ -16,6 +16,10 @@ figures are images per second per core. Printed:
 - the training step of cifar10_full (minwa.Net + minwa.Solver, batch 100) in images/s, for scale:
   the loader must feed at least that many images per second per training process.
 
+Both sides deliver each augmented image into a uint8 batch array (minwa's transform returns
+one; albumentations' result is copied into one), because a loader needs the pixels: a bare
+albumentations crop is a view that has not touched them yet.
+
 Times are this thread's CPU time (time.thread_time), so other processes competing for the
 cores do not count against either side; rounds alternate between minwa and the reference so
 both see the same cache and memory pressure; each figure is the median over rounds.
@@ -100,9 +104,12 @@ def albumentations_runner(crop, p, only, images):
     pipeline = albumentations.Compose(chain, seed=0) if "seed" in _parameters(albumentations.Compose) \
         else albumentations.Compose(chain)
 
+    out = numpy.empty((len(images), crop, crop, 3), dtype=numpy.uint8)
+
     def run():
-        for image in images:
-            pipeline(image=image)
+        # into a batch array, as minwa's transform returns it: a loader needs the pixels, not a view
+        for i, image in enumerate(images):
+            out[i] = pipeline(image=image)["image"]
 
     return run
 
@@ -160,7 +167,11 @@ def main(argv=None):
     parser.add_argument("--source", type=int, default=512, help="source side (default 512)")
     parser.add_argument("--crop", type=int, default=224, help="crop side (default 224)")
     parser.add_argument("--no-train-step", action="store_true", help="skip the cifar10_full step measurement")
+    parser.add_argument("--quick", action="store_true", help="16 images, 3 rounds (about 1-2 minutes)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.rounds = 16, 3
+    print("uptime:", os.popen("uptime").read().strip())
     try:
         import albumentations  # noqa: F401
         import cv2

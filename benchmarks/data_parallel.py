@@ -3,6 +3,7 @@
     python benchmarks/data_parallel.py                          # cifar10_full and Deep Image at 32x32, loopback
     python benchmarks/data_parallel.py --link 1gbit --link 10gbit   # also over tc-shaped veth links (root only)
     python benchmarks/data_parallel.py --models cifar10_full --batch 50 --steps 10
+    python benchmarks/data_parallel.py --quick                  # cifar10_full, sync + lazy, 4 steps (~2-3 min)
 
 For each model it runs, on synthetic data (throughput does not depend on the pixels):
 
@@ -10,6 +11,9 @@ For each model it runs, on synthetic data (throughput does not depend on the pix
   images/s(N=2) / (2 x images/s(N=1)), both measured in this run;
 - per mode (synchronous, lazy, sharded, MPI allreduce baseline, int8): the bytes one
   rank sends per step against the butterfly bound 2(N-1)/N x gradient bytes;
+- the weak-scaling speedup img/s(N=2) / img/s(N=1) of the best mode and, when torch is
+  installed, the same figure for PyTorch DistributedDataParallel (gloo over loopback TCP,
+  1 thread per rank, its own processes: benchmarks/torch_ddp.py) on the same net and batch;
 - the time one gradient exchange takes alone (no compute, measured in the same run),
   the time per step the training loop spends blocked on communication, and so the
   fraction of communication hidden: 1 - blocked / exchange-alone.
@@ -36,6 +40,9 @@ import numpy
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+import torch_ddp  # noqa: E402 - beside this script; imports torch only when it runs
 
 MODELS = {
     "cifar10_full": ("configs/cifar10_full.yaml", None),
@@ -160,7 +167,7 @@ def _mpiexec(n, worker_args, env=None, prefixes=None, timeout=3600):
     else:
         command = [mpiexec, "-n", str(n), *program]
     full_env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-                    MINWA_DEVICE="cpu", **(env or {}))
+                    MINWA_THREADS="1", MINWA_DEVICE="cpu", **(env or {}))
     subprocess.run(command, check=True, env=full_env, timeout=timeout)
 
 
@@ -284,6 +291,8 @@ def main(argv=None):
     parser.add_argument("--link-modes", default="sync,lazy,sharded")
     parser.add_argument("--no-progress-thread", action="store_true")
     parser.add_argument("--json", help="also write every measurement to this file")
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch DDP (gloo) reference")
+    parser.add_argument("--quick", action="store_true", help="cifar10_full only, sync and lazy, 4 steps (~2-3 min)")
     # worker side
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -291,8 +300,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
+    if args.quick:
+        args.models, args.modes, args.steps, args.warmup = "cifar10_full", "sync,lazy", 4, 1
 
     everything = {}
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print(f"data-parallel benchmark: per-rank batch {args.batch}, {args.steps} timed steps, "
           f"buckets of {args.bucket_bytes / 1024:.0f} KiB, 1 BLAS thread per rank, {os.cpu_count()} cores")
     print("hidden = 1 - (median time per step blocked on communication) / (median time of one exchange alone), "
@@ -305,6 +317,16 @@ def main(argv=None):
         grad_mb = rows[next(iter(rows))]["gradient_bytes"] / 1e6
         _table(f"{model}: {grad_mb:.1f} MB of gradients, loopback (shared memory)", single, rows)
         everything[model] = {"N=1": single, "loopback": rows}
+        best = max(row["images_per_s"] for row in rows.values())
+        print(f"weak scaling, 2 ranks x 1 thread over 1 rank: minwa {best / single['images_per_s']:.2f}x "
+              "(best mode)", end="")
+        ddp = None if args.no_torch else torch_ddp.weak_scaling(model, args.batch, args.steps, args.warmup)
+        if ddp is None:
+            print("; pytorch DDP: skipped (torch not installed or --no-torch)")
+        else:
+            print(f"; pytorch DDP (gloo): {ddp['speedup']:.2f}x ({ddp['N=1']['images_per_s']:.1f} -> "
+                  f"{ddp['N=2']['images_per_s']:.1f} img/s; minwa {single['images_per_s']:.1f} -> {best:.1f})")
+            everything[model]["torch_ddp"] = ddp
         for rate in args.link:
             reason = ShapedLink.available()
             if reason:

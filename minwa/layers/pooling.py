@@ -13,7 +13,7 @@ on the host threads of _threads.py.
 import math
 
 from ..backend import xp_of
-from ._layout import batch_chunks, empty_like_layout, zeros_like_layout
+from ._layout import batch_chunks, empty_like_layout, nchw_view, nhwc, zeros_like_layout
 from ._threads import run_chunks
 from ._util import boolean, choice, four_d, shape_error, spatial_pair
 from .layer import Layer
@@ -223,6 +223,10 @@ class Pooling(Layer):
         if self.global_pooling:
             return [self._global_backward(dy)]
         xp = xp_of(dy)
+        if self._channels_last and dy.strides[1] > dy.strides[3] and dy.shape[1] > 1:
+            # a gradient that arrives NCHW (e.g. from InnerProduct) is brought to the forward's layout
+            # once, so every pass below runs over one memory order and dx leaves channels-last
+            dy = nchw_view(nhwc(dy))
         n, c, h, w = self._in_shape
         (kh, kw), sh = self.kernel, self.stride[0]
         oh, ow = dy.shape[2], dy.shape[3]

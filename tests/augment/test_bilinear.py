@@ -71,3 +71,18 @@ def test_finish_adds_the_cast_then_the_mask():
     assert dst.tolist() == [[[0, 110, 3], [230, 110, 8]]]
     finish_planar(acc.copy(), dst, shifts=(20, 0, 0), mask=numpy.array([ONE, ONE // 2], numpy.uint16))
     assert dst.tolist() == [[[30, 100, 0], [128, 50, 3]]]
+
+
+@pytest.mark.parametrize("kernel", ["default", "numpy"])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("dtype", [numpy.uint8, numpy.uint16])
+def test_mirrored_copies_match_numpy(monkeypatch, kernel, channels, dtype):
+    from minwa.augment import bilinear
+
+    if kernel == "numpy":
+        monkeypatch.setattr(bilinear, "_CV2", [None])
+    image = numpy.random.default_rng(0).integers(0, 256, size=(50, 61, channels), dtype=numpy.uint8)
+    view = image[3:43, 5:45][:, ::-1]
+    dst = numpy.zeros((40, 40, channels), dtype=dtype)
+    bilinear._copy_pixels(dst, view)
+    numpy.testing.assert_array_equal(dst, view)
