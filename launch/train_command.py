@@ -15,6 +15,9 @@ def parse_args(argv):
     parser.add_argument("--run-dir", help="where metrics.jsonl and checkpoints go (default runs/NAME)")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="PATH|latest",
                         help="continue from a checkpoint (default: the latest in the run directory)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in a run directory that already holds a run (deletes its checkpoints, "
+                             "metrics.jsonl and config.yaml)")
     parser.add_argument("--max-iter", type=int, help="stop after this many steps (overrides solver.max_iter)")
     parser.add_argument("--timeline", metavar="FILE", help="write a Chrome trace of compute and communication")
     parser.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
@@ -35,7 +38,7 @@ def main(argv):
     if args.solver:
         overrides.append(f"solver={args.solver}")
     job = load_config(args.config, overrides=overrides)
-    summary = train(job, resume=args.resume, max_iter=args.max_iter)
+    summary = train(job, resume=args.resume, max_iter=args.max_iter, overwrite=args.overwrite)
     if summary.get("test") is not None and summary.get("rank", 0) == 0:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in summary["test"].items())
         print(f"minwa train: {job.name}: {summary['final_step']} steps in {summary['seconds']:.1f} s; "

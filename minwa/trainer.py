@@ -19,6 +19,7 @@ from .failure.watchdog import waiting_in
 from .metrics import MetricsLog
 from .net import Net
 from .progress import Progress
+from .run_directory import RunDirectory
 from .solver import Solver
 
 __all__ = ["train", "NonFiniteLoss"]
@@ -74,8 +75,11 @@ def build_engine(net, solver, comm, job, timeline=None):
     return DataParallel(net, solver, comm, timeline=timeline, **options)
 
 
-def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=None):
-    """Train ``job`` (a minwa.config.Job); returns a summary dict (final test metrics, steps, timing)."""
+def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=None, overwrite=False):
+    """Train ``job`` (a minwa.config.Job); returns a summary dict (final test metrics, steps, timing).
+
+    ``overwrite``: start over in a run directory that holds a run (see RunDirectory).
+    """
     from .datasets import make_loader  # noqa: PLC0415 - datasets imports h5py/Pillow
 
     if comm is None:
@@ -85,6 +89,9 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
         backend.bind_device(comm.local_rank)
         if comm.size > 1:
             install_abort_on_error(comm)  # a failing rank aborts the job instead of hanging the others
+    run = RunDirectory(job.run_dir)
+    if rank == 0:
+        run.prepare(resume, overwrite)  # a fresh run never mixes with an old one
     watchdog = guard_job(comm, job.train["timeout_s"])  # bounds every wait; None on one rank
     if stop_flag is None:
         stop_flag = install_stop_handler(comm)  # SIGINT/SIGTERM: checkpoint at the next step, exit cleanly
@@ -116,9 +123,9 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     share_params(net, test_net)
 
     log = MetricsLog(run_dir, enabled=is_root)
-    if is_root and start_step == 0:
-        with open(os.path.join(run_dir, "config.yaml"), "w", encoding="utf-8") as f:
-            f.write(job.text)
+    if is_root:
+        run.write_config(job.resolved_text())
+        run.trim_metrics(start_step)
     bar = progress if progress is not None else Progress(
         total_steps, start_step, enabled=is_root and job.train["progress"], every=solver_cfg["display"] or 100)
     allreduce_sum = (lambda v: comm.allreduce(v)) if comm is not None and size > 1 else None
@@ -224,7 +231,7 @@ class _Checkpoints:
         if self.enabled:
             os.makedirs(self.dir, exist_ok=True)
             path = os.path.join(self.dir, f"step_{step:08d}.h5")
-            checkpoint.save_checkpoint(path, self.net, state, {"step": step, "config": self.job.text,
+            checkpoint.save_checkpoint(path, self.net, state, {"step": step, "config": self.job.resolved_text(),
                                                                 "rng": _rng_states(self.net)})
             if self.keep:
                 checkpoint.keep_last(self.dir, self.keep)
