@@ -16,6 +16,7 @@ from .evaluate import evaluate, share_params
 from .failure import NanPolicy, NonFiniteLoss, install_abort_on_error, install_stop_handler
 from .failure.job_guard import guard_job
 from .failure.watchdog import waiting_in
+from .label_check import check_labels
 from .metrics import MetricsLog
 from .net import Net
 from .progress import Progress
@@ -107,6 +108,8 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     names = _input_names(net)
     _check_input_shape(net, train_loader, names[0])
     _check_input_shape(test_net, test_loader, _input_names(test_net)[0])
+    check_labels(net, train_loader, names[1], "train")
+    check_labels(test_net, test_loader, _input_names(test_net)[1], "test")
     solver = Solver(net, solver_cfg)
     timeline = None
     if job.train.get("timeline"):

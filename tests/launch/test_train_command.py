@@ -86,3 +86,13 @@ def test_skipping_nan_losses_stops_a_diverged_run(jobs, tiny_job, tmp_path):
     assert "accuracy 1.0" not in out
     records = _strict_records(run)
     assert any(r.get("loss", 0) is None for r in records), records  # NaN is written as null
+
+
+def test_labels_beyond_the_nets_outputs_are_refused_before_training(jobs, tmp_path):
+    job = jobs.write_job(tmp_path / "job.yaml")
+    code, out, _ = jobs.run_job(jobs.minwa("train", job, "--run-dir", tmp_path / "run", "--set",
+                                           "model.layers.ip1.inner_product_param.num_output=8"))
+    assert code == 1, out
+    assert "data: the train labels go up to 9 (10 classes" in out and "layer 'loss' (SoftmaxWithLoss) scores 8 " \
+           "outputs from 'ip1'; set the num_output of the layer producing 'ip1' to 10" in out, out
+    assert not os.path.exists(tmp_path / "run" / "metrics.jsonl")  # not a single step ran
