@@ -13,7 +13,7 @@ import tarfile
 
 import numpy
 
-from minwa.errors import ConfigError, DataError
+from minwa.errors import ConfigError, DataError, MissingSplit
 
 from .restricted_unpickler import RestrictedUnpickler
 from .source import Source
@@ -207,7 +207,7 @@ def _from_tarball(path, split, classes, label, fmt):
 
 def open_cifar(path, split, classes=10, label="fine", fmt="auto", resize=None, split_folder=True):
     """The CIFAR source of ``split`` at ``path`` in whichever supported layout it is (see module docstring)."""
-    from .source_factory import open_image_folder
+    from .image_folder import open_image_folder
 
     if fmt not in FORMATS:
         raise ConfigError(f"data.format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -229,11 +229,12 @@ def open_cifar(path, split, classes=10, label="fine", fmt="auto", resize=None, s
                 if source is not None:
                     return source
         if fmt != "auto":
-            raise DataError(f"data.path: no CIFAR-{classes} {fmt} batches for {split} in {path}")
+            raise MissingSplit(f"data.path: no CIFAR-{classes} {fmt} batches for {split} in {path}")
     try:
         return open_image_folder(path, split, resize=resize, split_folder=split_folder)
     except DataError as exc:
         expected = ("data_batch_N.bin / test_batch.bin or data_batch_N / test_batch" if classes == 10
                     else "train.bin / test.bin or train / test")
-        raise DataError(f"data.path: found no CIFAR-{classes} {split} data in {path} (looked for {expected}, "
+        kind = MissingSplit if isinstance(exc, MissingSplit) else DataError
+        raise kind(f"data.path: found no CIFAR-{classes} {split} data in {path} (looked for {expected}, "
                         f"an official .tar.gz, or an image folder: {exc})") from exc

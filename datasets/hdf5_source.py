@@ -15,7 +15,7 @@ import os
 
 import numpy
 
-from minwa.errors import DataError
+from minwa.errors import DataError, MissingSplit
 
 from .source import Source
 
@@ -49,7 +49,7 @@ class Hdf5Source(Source):
                 raise DataError(f"{self.path}: not a minwa pack (write one with `minwa pack SOURCE {self.path}`)")
             if split not in handle:
                 groups = ", ".join(sorted(handle)) or "none"
-                raise DataError(f"{self.path}: no split {split!r} in the pack (it holds: {groups})")
+                raise MissingSplit(f"{self.path}: no split {split!r} in the pack (it holds: {groups})")
             group = handle[split]
             try:
                 self._labels = numpy.asarray(group["labels"][()], dtype=numpy.int64)

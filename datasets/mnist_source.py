@@ -11,7 +11,7 @@ import os
 
 import numpy
 
-from minwa.errors import DataError
+from minwa.errors import DataError, MissingSplit
 
 from .source import Source
 
@@ -52,7 +52,7 @@ def _find(folder, split, kind):
             path = os.path.join(folder, candidate)
             if os.path.isfile(path):
                 return path
-    raise DataError(f"{folder}: no MNIST {split} {kind} file (looked for {names[0]}[.gz], {names[1]}[.gz])")
+    raise MissingSplit(f"{folder}: no MNIST {split} {kind} file (looked for {names[0]}[.gz], {names[1]}[.gz])")
 
 
 class MnistSource(Source):

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
-from minwa.errors import ConfigError, DataError, MinwaError
+from minwa.errors import ConfigError, DataError, MinwaError, MissingSplit
 
 from .hdf5_source import PACK_VERSION
 from .sample_reader import ON_ERROR
@@ -242,7 +242,7 @@ def main(argv=None):
         for split in splits:
             try:
                 sources[split] = build_source(data, split)
-            except DataError as exc:
+            except MissingSplit as exc:  # absent: skipped; there but unreadable: an error, never a partial pack
                 if explicit:
                     raise
                 log(f"no {split} split ({exc}); skipped")

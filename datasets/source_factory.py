@@ -75,32 +75,14 @@ def _open(data_cfg, split):
 
         source = MnistSource.from_folder(path, split)
     elif kind == "folder":
+        from .image_folder import open_image_folder
+
         source = open_image_folder(path, split, resize=resize, split_folder=not specific)
     else:
         from .hdf5_source import Hdf5Source
 
         source = Hdf5Source(path, split)
     return source
-
-
-def open_image_folder(path, split, resize=None, split_folder=True):
-    """A FolderSource (directory) or TarFolderSource (.tar/.tar.gz) of ``split`` under ``path``."""
-    if os.path.isfile(path):
-        from .tar_folder_source import TarFolderSource
-
-        return TarFolderSource(path, split if split_folder else None, resize=resize)
-    from .folder_source import FolderSource
-
-    if not split_folder:
-        return FolderSource(path, resize=resize)
-    names = [split] + (["val"] if split == "test" else [])
-    for name in names:
-        candidate = os.path.join(path, name)
-        if os.path.isdir(candidate):
-            return FolderSource(candidate, resize=resize)
-    tried = " or ".join(os.path.join(path, name) for name in names)
-    raise DataError(f"data.path: no {split} folder at {tried} (expected <path>/{split}/<class>/*.jpg; "
-                    f"or set data.{split}_path)")
 
 
 def _whole(value, key):

@@ -16,6 +16,9 @@ def parse_args(argv):
     parser.add_argument("--run-dir", help="where metrics.jsonl and checkpoints go (default runs/NAME)")
     parser.add_argument("--resume", nargs="?", const="latest", metavar="PATH|latest",
                         help="continue from a checkpoint (default: the latest in the run directory)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in a run directory that already holds a run (deletes its checkpoints, "
+                             "metrics.jsonl and config.yaml)")
     parser.add_argument("--max-iter", type=int, help="stop after this many steps (overrides solver.max_iter)")
     parser.add_argument("--timeline", metavar="FILE", help="write a Chrome trace of compute and communication")
     parser.add_argument("--no-progress", action="store_true", help="log lines instead of a progress bar")
@@ -36,7 +39,7 @@ def main(argv):
     if args.solver:
         overrides.append(f"solver={args.solver}")
     for job in scaled_jobs(load_config(args.config, overrides=overrides)):  # one job, or one per `scales:`
-        _report(job, train(job, resume=args.resume, max_iter=args.max_iter))
+        _report(job, train(job, resume=args.resume, max_iter=args.max_iter, overwrite=args.overwrite))
     return 0
 
 

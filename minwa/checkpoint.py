@@ -10,6 +10,7 @@ read), the solver's ``state_dict()`` under ``/solver``, the caller's state dict
 and the RNG states as one JSON attribute ``rng``.
 """
 import contextlib
+import io
 import json
 import os
 import re
@@ -201,6 +202,17 @@ def _atomic(path):
         raise
 
 
+def _write_bytes(path, data):
+    """Write ``data`` atomically to ``path``; a full disk or another I/O error is a DataError, the old file kept."""
+    try:
+        with _atomic(path) as tmp, open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+    except OSError as exc:
+        raise DataError(f"checkpoint {path}: cannot write its {len(data)} bytes: {exc.strerror or exc}; "
+                        "nothing was replaced (the previous checkpoints are kept)") from None
+
+
 def save_checkpoint(path, net, solver=None, state=None):
     """Write a checkpoint atomically; returns ``path``.
 
@@ -217,27 +229,28 @@ def save_checkpoint(path, net, solver=None, state=None):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     remove_stale_temps(directory)
-    with _atomic(path) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["minwa_version"] = __version__
-            for key in ("iteration", "step", "epoch"):
-                if isinstance(state.get(key), (int, numpy.integer)):
-                    f.attrs[key] = int(state[key])
-            f.attrs["rng"] = _dumps(rng if rng is not None else {})
-            params = f.create_group("params", track_order=True)
-            names = []
-            for name, param in _named_params(net):
-                data = _data_of(param)  # one at a time: a single host copy of a GPU parameter at once
-                if data is None:
-                    raise DataError(f"checkpoint {path}: parameter {name!r} has no data (net built with init=False?)")
-                _write_array(params, quote(name, safe=""), data)
-                names.append(name)
-            params.attrs["__names__"] = json.dumps(names)
-            if solver_state is not None:
-                _write_tree(f.create_group("solver", track_order=True), solver_state, "solver")
-            _write_tree(f.create_group("state", track_order=True), state, "state")
+    buffer = io.BytesIO()  # built in memory: h5py must never meet a full disk (it crashes on ENOSPC)
+    with h5py.File(buffer, "w", track_order=True) as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["minwa_version"] = __version__
+        for key in ("iteration", "step", "epoch"):
+            if isinstance(state.get(key), (int, numpy.integer)):
+                f.attrs[key] = int(state[key])
+        f.attrs["rng"] = _dumps(rng if rng is not None else {})
+        params = f.create_group("params", track_order=True)
+        names = []
+        for name, param in _named_params(net):
+            data = _data_of(param)  # one at a time: a single host copy of a GPU parameter at once
+            if data is None:
+                raise DataError(f"checkpoint {path}: parameter {name!r} has no data (net built with init=False?)")
+            _write_array(params, quote(name, safe=""), data)
+            names.append(name)
+        params.attrs["__names__"] = json.dumps(names)
+        if solver_state is not None:
+            _write_tree(f.create_group("solver", track_order=True), solver_state, "solver")
+        _write_tree(f.create_group("state", track_order=True), state, "state")
+    _write_bytes(path, buffer.getbuffer())
     return path
 
 

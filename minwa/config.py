@@ -44,6 +44,10 @@ class Job:
         self.parallel = raw.get("parallel") or {}
         self.data_hint = raw.get("_data_hint") or {}
 
+    def resolved_text(self):
+        """The job as it runs (overrides, defaults, a prototxt net expanded) as YAML: what config.yaml records."""
+        return yaml.safe_dump({k: v for k, v in self.raw.items() if not k.startswith("_")}, sort_keys=False)
+
     @property
     def run_dir(self):
         return self.train.get("run_dir") or os.path.join("runs", self.name)
@@ -121,12 +125,37 @@ def load_config(path_or_dict, overrides=None, validate=True):
                 raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping with model:, solver:, data:")
-    raw = apply_overrides(raw, overrides)
-    raw = normalize_job(raw, base_dir=os.path.dirname(os.path.abspath(path)) if path else os.getcwd())
+    base_dir = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+    whole, dotted = _split_overrides(overrides)
+    raw = apply_overrides(raw, whole)  # --solver FILE, --set model=FILE: replace a block first,
+    _expand_files(raw, base_dir)       # then read the files they name,
+    raw = apply_overrides(raw, dotted)  # so that --set solver.base_lr=... refines it, in any order
+    raw = normalize_job(raw, base_dir=base_dir)
     job = Job(raw, path=path, text=text)
     if validate:
         validate_job(job)
     return job
+
+
+def _split_overrides(overrides):
+    """(overrides of whole top-level blocks, dotted ones), each as a dict in the given order."""
+    if not overrides:
+        return {}, {}
+    if isinstance(overrides, (list, tuple)):
+        overrides = dict(parse_override(o) for o in overrides)
+    whole = {k: v for k, v in overrides.items() if "." not in k}
+    return whole, {k: v for k, v in overrides.items() if "." in k}
+
+
+def _expand_files(raw, base_dir):
+    """Replace ``model:`` / ``solver:`` given as file names by what the files hold (in place)."""
+    if isinstance(raw.get("model"), str):
+        model = _load_model_file(_resolve(base_dir, raw["model"]), raw)
+        if isinstance(model, dict) and "layer" in model and "layers" not in model:
+            model["layers"] = model.pop("layer")
+        raw["model"] = model
+    if isinstance(raw.get("solver"), str):
+        raw["solver"] = _load_solver_file(_resolve(base_dir, raw["solver"]))
 
 
 def _resolve(base_dir, value):

@@ -17,5 +17,9 @@ class DataError(MinwaError):
     """A data source is missing, corrupt or inconsistent (names the path)."""
 
 
+class MissingSplit(DataError):
+    """A data source has no such split (its files are absent), as opposed to a split that is there but broken."""
+
+
 class CommError(MinwaError):
     """Ranks disagree or a transfer failed (names the rank)."""

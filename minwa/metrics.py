@@ -1,11 +1,19 @@
 """MetricsLog: JSON-lines records of a run (one object per line), written by rank 0."""
 import json
+import math
 import os
 import time
 
 
+def _plain(value):
+    """A JSON value: numbers as floats, NaN and infinities as null (bare NaN is not JSON)."""
+    if hasattr(value, "__float__") and not isinstance(value, (int, bool)):
+        value = float(value)
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 class MetricsLog:
-    """Appends {"phase": ..., "step": ..., ...} records to RUN_DIR/metrics.jsonl."""
+    """Appends {"phase": ..., "step": ..., ...} records to RUN_DIR/metrics.jsonl (a non-finite value is null)."""
 
     def __init__(self, run_dir, enabled=True):
         self.path = os.path.join(run_dir, "metrics.jsonl")
@@ -18,10 +26,9 @@ class MetricsLog:
         if not self.enabled:
             return
         record = {"phase": phase, "step": int(step), "time": round(time.time() - self.started, 3)}
-        record.update({k: (float(v) if hasattr(v, "__float__") and not isinstance(v, (int, bool)) else v)
-                       for k, v in values.items()})
+        record.update({k: _plain(v) for k, v in values.items()})
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(record, allow_nan=False) + "\n")
 
 
 def read_metrics(run_dir):

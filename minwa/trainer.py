@@ -16,10 +16,12 @@ from .evaluate import evaluate, share_params
 from .failure import NanPolicy, NonFiniteLoss, install_abort_on_error, install_stop_handler
 from .failure.job_guard import guard_job
 from .failure.watchdog import waiting_in
+from .label_check import check_labels
 from .metrics import MetricsLog
 from .net import Net
 from .parallel.gradient_accumulator import GradientAccumulator
 from .progress import Progress
+from .run_directory import RunDirectory
 from .solver import Solver
 
 __all__ = ["train", "NonFiniteLoss"]
@@ -79,8 +81,11 @@ def build_engine(net, solver, comm, job, timeline=None):
     return DataParallel(net, solver, comm, timeline=timeline, **options)
 
 
-def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=None):
-    """Train ``job`` (a minwa.config.Job); returns a summary dict (final test metrics, steps, timing)."""
+def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=None, overwrite=False):
+    """Train ``job`` (a minwa.config.Job); returns a summary dict (final test metrics, steps, timing).
+
+    ``overwrite``: start over in a run directory that holds a run (see RunDirectory).
+    """
     from .datasets import make_loader  # noqa: PLC0415 - datasets imports h5py/Pillow
 
     if comm is None:
@@ -90,6 +95,9 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
         backend.bind_device(comm.local_rank)
         if comm.size > 1:
             install_abort_on_error(comm)  # a failing rank aborts the job instead of hanging the others
+    run = RunDirectory(job.run_dir)
+    if rank == 0:
+        run.prepare(resume, overwrite)  # a fresh run never mixes with an old one
     watchdog = guard_job(comm, job.train["timeout_s"])  # bounds every wait; None on one rank
     if stop_flag is None:
         stop_flag = install_stop_handler(comm)  # SIGINT/SIGTERM: checkpoint at the next step, exit cleanly
@@ -105,6 +113,8 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     names = _input_names(net)
     _check_input_shape(net, train_loader, names[0])
     _check_input_shape(test_net, test_loader, _input_names(test_net)[0])
+    check_labels(net, train_loader, names[1], "train")
+    check_labels(test_net, test_loader, _input_names(test_net)[1], "test")
     solver = Solver(net, solver_cfg)
     timeline = None
     if job.train.get("timeline"):
@@ -124,9 +134,9 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     share_params(net, test_net)
 
     log = MetricsLog(run_dir, enabled=is_root)
-    if is_root and start_step == 0:
-        with open(os.path.join(run_dir, "config.yaml"), "w", encoding="utf-8") as f:
-            f.write(job.text)
+    if is_root:
+        run.write_config(job.resolved_text())
+        run.trim_metrics(start_step)
     bar = progress if progress is not None else Progress(
         total_steps, start_step, enabled=is_root and job.train["progress"], every=solver_cfg["display"] or 100)
     allreduce_sum = (lambda v: comm.allreduce(v)) if comm is not None and size > 1 else None
@@ -232,7 +242,7 @@ class _Checkpoints:
         if self.enabled:
             os.makedirs(self.dir, exist_ok=True)
             path = os.path.join(self.dir, f"step_{step:08d}.h5")
-            checkpoint.save_checkpoint(path, params, state, {"step": step, "config": self.job.text,
+            checkpoint.save_checkpoint(path, params, state, {"step": step, "config": self.job.resolved_text(),
                                                                 "rng": _rng_states(self.net)})
             if self.keep:
                 checkpoint.keep_last(self.dir, self.keep)

@@ -282,3 +282,54 @@ def test_sigkill_while_writing_keeps_the_previous_checkpoint(tmp_path, same_name
         assert time.monotonic() < deadline, "the killed writer's temp file was not recognised as stale"
         time.sleep(0.1)
     assert not any(".tmp." in name for name in os.listdir(tmp_path))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs (root only); skipped where mounting is not permitted."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(directory, leave=0):
+    """Fill the file system holding ``directory`` up to ``leave`` free bytes (about: tmpfs counts pages)."""
+    path = os.path.join(directory, "filler")
+    with open(path, "wb", buffering=0) as f:
+        for chunk in (65536, 4096, 1):
+            try:
+                while f.write(b"\0" * chunk):
+                    pass
+            except OSError:
+                pass
+    if leave:
+        os.truncate(path, max(0, os.path.getsize(path) - leave))
+
+
+def test_a_full_disk_is_a_clear_error_that_keeps_the_previous_checkpoint(small_disk):
+    net, solver = fresh()
+    path = str(small_disk / "step.h5")
+    save_checkpoint(path, net, solver, {"step": 1})
+    _fill(small_disk)
+    net2, solver2 = fresh(seed=5)
+    with pytest.raises(DataError, match=r"step.h5: cannot write its \d+ bytes: No space left on device; nothing "
+                                        r"was replaced"):
+        save_checkpoint(path, net2, solver2, {"step": 2})
+    assert sorted(os.listdir(small_disk)) == ["filler", "step.h5"]  # no temp file left
+    assert load_checkpoint(path)["step"] == 1
+
+
+def test_minwa_train_on_a_full_disk_ends_with_a_message_not_a_crash(small_disk, jobs, tiny_job):
+    _fill(small_disk, leave=16384)  # room for metrics.jsonl and config.yaml, not for a checkpoint
+    code, out, _ = jobs.run_job(jobs.minwa("train", tiny_job(), "--run-dir", small_disk / "run", "--max-iter", 2),
+                                timeout=120)
+    assert code == 1, out
+    assert "No space left on device" in out and "Traceback" not in out, out
+    assert not [name for name in os.listdir(small_disk / "run" / "checkpoints") if ".tmp." in name]

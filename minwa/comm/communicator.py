@@ -15,7 +15,6 @@ import contextlib
 import ctypes
 import os
 import pickle
-import sys
 import threading
 import traceback
 
@@ -381,12 +380,15 @@ class Communicator:
         self.agree((tuple(int(d) for d in array.shape), numpy.dtype(array.dtype).str), f"{what}: array shape/dtype")
 
     def abort(self, message="", code=1):
-        """Stop every rank of the job (MPI_Abort) after printing ``message`` with this rank's number."""
-        if message:
-            sys.stderr.write(f"minwa: rank {self.rank} of {self.size}: {message}\n")
-        sys.stderr.write(f"minwa: rank {self.rank} aborts the job (exit code {code})\n")
-        sys.stderr.flush()
-        self.mpi.Abort(int(code))
+        """Stop every rank of the job (MPI_Abort) after printing ``message`` with this rank's number.
+
+        Goes through ``minwa.failure.report_and_abort``: the message is drained from
+        stderr and sent to minwa-launch before the abort, so it is not lost.
+        """
+        from ..failure.abort import report_and_abort  # noqa: PLC0415
+
+        text = f"rank {self.rank} of {self.size}: {message}\nminwa: " if message else ""
+        report_and_abort(self.mpi, f"{text}rank {self.rank} aborts the job (exit code {code})", code)
 
     @contextlib.contextmanager
     def abort_on_error(self, code=1):

@@ -1,7 +1,8 @@
 """Accuracy: fraction of positions whose label is among the top_k scores (Caffe's Accuracy).
 
 As in Caffe, a position counts as correct when fewer than ``top_k`` classes score
-strictly higher than the labelled one (ties favour the label).  It has no backward.
+strictly higher than the labelled one (ties favour the label); a position with a NaN
+score is wrong (a diverged net scores 0, not 1).  It has no backward.
 """
 from ..backend import xp_of
 from ._util import canonical_axis, count, number, shape_error
@@ -39,7 +40,8 @@ class Accuracy(Layer):
         x3 = x.reshape(outer, classes, inner)
         true_score = xp.take_along_axis(x3, xp.where(valid, lab, 0)[:, None, :], axis=1)
         better = (x3 > true_score).sum(axis=1)
-        correct = (better < self.top_k) & valid
+        finite = ~xp.isnan(x3).any(axis=1)  # NaN scores compare false with everything: never 'correct'
+        correct = (better < self.top_k) & valid & finite
         n_valid = int(valid.sum())
         value = float(correct.sum()) / n_valid if n_valid else 0.0
         return [xp.asarray(value, dtype=x.dtype)]

@@ -138,3 +138,26 @@ def test_a_forked_child_opens_its_own_handle(tmp_path):
         data += chunk
     os.waitpid(pid, 0)
     assert data == first.tobytes()
+
+
+def test_a_split_that_exists_but_cannot_be_read_fails_the_pack(tmp_path, writers, jobs):
+    """`minwa pack` exits 1 (no pack written) when test_batch is a hostile pickle; an absent split is skipped."""
+    import pickle
+
+    folder = tmp_path / "c10"
+    writers.cifar_python(str(folder))
+
+    class Hostile:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump(Hostile(), f)
+    out = tmp_path / "c10.h5"
+    code, text, _ = jobs.run_job(jobs.minwa("pack", f"cifar10:{folder}", out), timeout=120)
+    assert code == 1, text
+    assert "test_batch" in text and "pwned" not in text and not out.exists(), text
+    os.remove(folder / "test_batch")
+    code, text, _ = jobs.run_job(jobs.minwa("pack", f"cifar10:{folder}", out), timeout=120)
+    assert code == 0 and "no test split" in text, text
+    assert len(Hdf5Source(str(out), "train")) == 10

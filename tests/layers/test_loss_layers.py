@@ -105,6 +105,15 @@ def test_accuracy_top1_topk_and_ties(make_layer):
     assert float(layer.forward([x, labels])[0]) == pytest.approx(0.75)
 
 
+def test_accuracy_counts_nan_scores_as_wrong(make_layer):
+    x = np.array([[0.1, 0.7, 0.2], [np.nan, np.nan, np.nan], [0.2, np.nan, 0.6], [0.4, 0.1, 0.2]])
+    labels = np.array([1, 2, 0, 0])
+    layer, _ = make_layer(acc_spec(), [x.shape, labels.shape])
+    assert float(layer.forward([x, labels])[0]) == pytest.approx(0.5)  # rows 0 and 3; NaN rows never count
+    layer, _ = make_layer(acc_spec(top_k=3), [x.shape, labels.shape])
+    assert float(layer.forward([x, labels])[0]) == pytest.approx(0.5)
+
+
 def test_accuracy_ignore_label_and_no_backward(make_layer, rng):
     x = rng.standard_normal((6, 5))
     labels = x.argmax(1).copy()
