@@ -44,6 +44,9 @@ def _global_parser():
     parser.add_argument("--chunk", type=int, default=100, help="images read and scored at a time (default 100)")
     parser.add_argument("--memory-mb", type=float, default=256,
                         help="bound on the blobs of one forward pass (default 256)")
+    parser.add_argument("--dtype", choices=("float32", "float64"),
+                        help="compute type (default: each model's train.dtype); float64 makes near-ties "
+                             "independent of thread and MPI settings")
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
     return parser
 
@@ -132,7 +135,7 @@ def run(argv, comm=None):
     scorers = []
     for config, weights, scales, label in models:
         scorers.append(ModelScorer(load_config(config), weights, scales, args.crops, args.flip,
-                                   memory_mb=args.memory_mb, label=label))
+                                   memory_mb=args.memory_mb, label=label, dtype=args.dtype))
     labels = [s.label for s in scorers]
     for i, scorer in enumerate(scorers):  # two models of one job name: tell them apart in the table
         if labels.count(scorer.label) > 1:

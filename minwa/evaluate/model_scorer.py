@@ -42,7 +42,8 @@ class ModelScorer:
             raise DataError(f"--weights {self.weights} does not fit the model of {self.config_path}: {exc}") from None
         self.fc = FullyConvolutional(self.job.model, dtype=self.dtype)
         host = {p.name: backend.to_host(p.data) for p in net.params}
-        self.params = {k: backend.to_device(v) for k, v in self.fc.convert_params(host).items()}
+        self.params = {k: backend.to_device(numpy.asarray(v, dtype=self.dtype))
+                       for k, v in self.fc.convert_params(host).items()}
         channels, height, width = self.fc.input_shape
         if height != width:
             raise ConfigError(f"{self.config_path}: the net's input is {height}x{width}; views need a square input")

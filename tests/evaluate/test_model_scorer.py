@@ -52,3 +52,14 @@ def test_scales_below_the_receptive_field_or_crop(tiny):
         ModelScorer(config, weights, scales=[14, 16], crops="dense")
     with pytest.raises(ConfigError, match="--scales 15: .*16x16 crops"):
         ModelScorer(config, weights, scales=[15], crops="center")
+
+
+def test_float64_scores_agree_with_float32(tiny):
+    config, weights = tiny
+    images, _ = build_source(minwa.load_config(config).data, "test").get_many(numpy.arange(5))
+    single = ModelScorer(config, weights, scales=[20], crops="dense")
+    double = ModelScorer(config, weights, scales=[20], crops="dense", dtype="float64")
+    view = single.views[0]
+    assert double.params["ip1.weight"].dtype == numpy.float64
+    numpy.testing.assert_allclose(single.score(list(images))[view].probs, double.score(list(images))[view].probs,
+                                  atol=1e-5)
