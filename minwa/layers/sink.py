@@ -9,8 +9,6 @@ the papers, all of them riding one connection).
 from .layer import Layer
 from .registry import register
 
-SINK_KEYS = ("host_name", "port", "pair")
-
 
 @register
 class Sink(Layer):
@@ -19,9 +17,6 @@ class Sink(Layer):
     n_tops = 0
 
     def setup(self, bottom_shapes):
-        unknown = sorted(set(self.options) - set(SINK_KEYS))
-        if unknown:
-            raise self.error(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(SINK_KEYS)}", "sink_param")
         self.host = str(self.option("host_name", "127.0.0.1"))
         self.port = _port(self, self.option("port"), "port")
         self.pair = _port(self, self.option("pair", self.port), "pair")

@@ -8,9 +8,7 @@ it listens to (``pair`` defaults to the port).
 """
 from .layer import Layer
 from .registry import register
-from .sink import _port
-
-SOURCE_KEYS = ("port", "pair", "shape")
+from .sink import _port  # the schema (minwa.schema.caffe_layers) refuses unknown keys
 
 
 @register
@@ -20,10 +18,6 @@ class Source(Layer):
     n_tops = 1
 
     def setup(self, bottom_shapes):
-        unknown = sorted(set(self.options) - set(SOURCE_KEYS))
-        if unknown:
-            raise self.error(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(SOURCE_KEYS)}",
-                             "source_param")
         self.port = _port(self, self.option("port"), "port")
         self.pair = _port(self, self.option("pair", self.port), "pair")
         own = _dims(self, self.option("shape"), "source_param.shape")
