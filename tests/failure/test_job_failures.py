@@ -104,5 +104,5 @@ def test_a_config_error_every_rank_meets_is_printed_once(jobs, tiny_job, launche
     code, out, seconds = jobs.run_job(jobs.minwa("train", tiny_job(), "--set", "train.on_nan=sometimes", n=4,
                                                  launcher=launcher), timeout=LIMIT + 30)
     assert code != 0 and seconds < LIMIT, out
-    assert out.count("train.on_nan: expected one of stop, skip, got 'sometimes'") == (2 if launcher == "minwa-launch" else 1), \
-        out  # minwa-launch repeats the cause in its own last line
+    expected = 2 if launcher == "minwa-launch" else 1  # minwa-launch repeats the cause in its own last line
+    assert out.count("train.on_nan: expected one of stop, skip, got 'sometimes'") == expected, out
