@@ -1,7 +1,5 @@
 """minwa train under mpiexec: the same job on 2 ranks matches 1 rank, and a run resumes on a different N."""
 import os
-import subprocess
-import sys
 
 import numpy
 import pytest
@@ -35,21 +33,21 @@ JOB = {
 }
 
 
-def _run(args, ranks, timeout=240):
-    command = [sys.executable, "-m", "minwa.launch.cli", "train", *args]
-    if ranks > 1:
-        command = ["mpiexec", "-n", str(ranks), *command]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MINWA_THREADS="1")
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+@pytest.fixture
+def _run(jobs):
+    def run(args, ranks, timeout=240):
+        code, out, _ = jobs.run_job(jobs.minwa("train", *args, n=ranks), timeout=timeout)
+        assert code == 0, out[-3000:]
+        return out
+
+    return run
 
 
 def _final_params(run_dir):
     return load_checkpoint(latest_checkpoint(os.path.join(run_dir, "checkpoints")))
 
 
-def test_two_ranks_match_one_and_resume_on_another_size(tmp_path):
+def test_two_ranks_match_one_and_resume_on_another_size(tmp_path, _run):
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump(JOB))
     single, resumed = str(tmp_path / "single"), str(tmp_path / "resumed")
