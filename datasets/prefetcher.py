@@ -40,7 +40,10 @@ class Prefetcher:
         return False
 
     def _run(self, items, produce):
+        from minwa import backend  # noqa: PLC0415
+
         try:
+            backend.use_bound_device()  # CUDA's current device is per thread
             for item in items:
                 if self._stop.is_set():
                     return

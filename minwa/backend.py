@@ -86,6 +86,19 @@ def bind_device(local_rank):
     return device
 
 
+def use_bound_device():
+    """In a thread minwa starts: make the device ``bind_device`` chose current here too.
+
+    CUDA's current device is per thread; a new thread starts on device 0, where its
+    sums, decodes and updates would otherwise run. A no-op on a CPU or before binding.
+    """
+    device = _state.get("device")
+    if device is None or _state.get("xp") is None or _state["xp"] is numpy:
+        return None
+    _state["xp"].cuda.Device(device).use()
+    return device
+
+
 def reset():
     """Forget the chosen backend (tests switch ``MINWA_DEVICE``)."""
     _state["xp"] = None

@@ -25,14 +25,13 @@ class RunDirectory:
         self.path = path
 
     def existing(self):
-        """minwa's outputs already in the directory (an empty checkpoints/ folder does not count)."""
-        found = []
-        for name in OUTPUTS:
-            target = os.path.join(self.path, name)
-            if os.path.isdir(target) and not os.listdir(target):
-                continue
-            if os.path.lexists(target):
-                found.append(name)
+        """minwa's outputs already in the directory (checkpoints/ counts when it holds checkpoints)."""
+        from .checkpoint import list_checkpoints  # noqa: PLC0415
+
+        found = [name for name in OUTPUTS[:2] if os.path.lexists(os.path.join(self.path, name))]
+        folder = os.path.join(self.path, "checkpoints")
+        if os.path.isdir(folder) and list_checkpoints(folder):
+            found.append("checkpoints")
         return found
 
     def prepare(self, resume=None, overwrite=False):

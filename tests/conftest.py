@@ -4,6 +4,7 @@ A job that runs past its timeout is killed with its whole process group and the
 test fails, so a hang is a failure, never a stuck CI run.
 """
 import copy
+import json
 import os
 import re
 import shutil
@@ -189,3 +190,40 @@ def tiny_job(tmp_path):
 def jobs():
     """This module: ``jobs.minwa(...)``, ``jobs.Job(cmd)``, ``jobs.run_job(cmd)``, ``jobs.write_job(...)``."""
     return sys.modules[__name__]
+
+
+def run_mpi(n, script, args, timeout=120, expect_ok=True):
+    """Run ``python script *args`` on ``n`` ranks (stdout and stderr apart); kill the whole job after ``timeout``."""
+    if shutil.which("mpiexec") is None:
+        pytest.skip("mpiexec is not installed")
+    cmd = command([sys.executable, str(script), *map(str, args)], n)
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, **JOB_ENV), start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        pytest.fail(f"mpiexec -n {n} {script} {args} did not finish in {timeout} s (hang?)\n{out}\n{err}")
+    if expect_ok and process.returncode != 0:
+        pytest.fail(f"mpiexec -n {n} {script} {args} exited with {process.returncode}\n{out}\n{err}")
+    return subprocess.CompletedProcess(cmd, process.returncode, out, err)
+
+
+def read_ranks(directory, n):
+    """The JSON each rank wrote as rank<k>.json."""
+    results = []
+    for rank in range(n):
+        with open(os.path.join(directory, f"rank{rank}.json"), encoding="utf-8") as f:
+            results.append(json.load(f))
+    return results
+
+
+@pytest.fixture
+def mpirun():
+    return run_mpi
+
+
+@pytest.fixture(name="read_ranks")
+def read_ranks_fixture():
+    return read_ranks

@@ -231,22 +231,17 @@ def test_latest_and_keep_last(tmp_path):
 # -- SIGKILL in the middle of a write ---------------------------------------------------------
 
 _WRITER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     import numpy
     from minwa.checkpoint import save_checkpoint
 
-    class SlowParam:
-        '''A parameter whose device copy stalls half-way through the checkpoint (like a slow GPU copy).'''
-        def __init__(self, name, index):
-            self.name, self.index = name, index
-        @property
-        def data(self):
-            if self.index == 4:
-                print("MIDDLE", flush=True)
-                time.sleep(120)
-            return numpy.full((512, 512), 7.0)
+    def stalled_fsync(fd):
+        # the temp file is written, not yet synced and renamed: the last moment a crash can hit
+        print("MIDDLE", flush=True)
+        time.sleep(120)
 
-    params = [SlowParam(f"layer{i}.weight", i) for i in range(8)]
+    os.fsync = stalled_fsync
+    params = {f"layer{i}.weight": numpy.full((512, 512), 7.0) for i in range(8)}
     save_checkpoint(sys.argv[1], params, None, {"step": 2})
     print("FINISHED", flush=True)
 """)

@@ -1,7 +1,5 @@
 """minwa train under mpiexec: the same job on 2 ranks matches 1 rank, and a run resumes on a different N."""
 import os
-import subprocess
-import sys
 
 import numpy
 import pytest
@@ -35,21 +33,21 @@ JOB = {
 }
 
 
-def _run(args, ranks, timeout=240):
-    command = [sys.executable, "-m", "minwa.launch.cli", "train", *args]
-    if ranks > 1:
-        command = ["mpiexec", "-n", str(ranks), *command]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MINWA_THREADS="1")
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+@pytest.fixture
+def _run(jobs):
+    def run(args, ranks, timeout=240):
+        code, out, _ = jobs.run_job(jobs.minwa("train", *args, n=ranks), timeout=timeout)
+        assert code == 0, out[-3000:]
+        return out
+
+    return run
 
 
 def _final_params(run_dir):
     return load_checkpoint(latest_checkpoint(os.path.join(run_dir, "checkpoints")))
 
 
-def test_two_ranks_match_one_and_resume_on_another_size(tmp_path):
+def test_two_ranks_match_one_and_resume_on_another_size(tmp_path, _run):
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump(JOB))
     single, resumed = str(tmp_path / "single"), str(tmp_path / "resumed")
@@ -60,3 +58,19 @@ def test_two_ranks_match_one_and_resume_on_another_size(tmp_path):
     assert a["step"] == b["step"] == 40
     for name, value in a["params"].items():
         numpy.testing.assert_allclose(b["params"][name], value, rtol=1e-4, atol=1e-6)
+
+
+def test_resume_with_error_feedback_is_bit_identical(tmp_path, jobs):
+    """The int8 residuals of every rank are in the checkpoint: 10 + 10 steps equal 20 straight, exactly."""
+    job = jobs.write_job(tmp_path / "job.yaml", **{"parallel": {"strategy": "butterfly_int8", "error_feedback": True},
+                                                   "solver.max_iter": 20, "solver.snapshot": 10})
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    for args in (["--run-dir", straight], ["--run-dir", resumed, "--max-iter", 10], ["--run-dir", resumed, "--resume"]):
+        code, out, _ = jobs.run_job(jobs.minwa("train", job, *args, n=2), timeout=240)
+        assert code == 0, out
+    a, b = _final_params(str(straight)), _final_params(str(resumed))
+    assert a["step"] == b["step"] == 20
+    residuals = a["solver"]["residuals"]
+    assert sorted(residuals) == ["rank0", "rank1"] and any(numpy.abs(v).max() > 0 for v in residuals["rank0"].values())
+    for name, value in a["params"].items():
+        numpy.testing.assert_array_equal(b["params"][name], value)

@@ -54,3 +54,20 @@ class CompressedButterflyStrategy(ButterflyStrategy):
 
     def reset_residuals(self):
         self._residuals.clear()
+
+    @staticmethod
+    def _name(key, slot):
+        return f"{key}.ag" if slot == "ag" else f"{key}.rs.{slot[1]}"
+
+    def residual_state(self):
+        """This rank's residuals as {"BUCKET.ag" | "BUCKET.rs.PEER": host array} (for checkpoints)."""
+        return {self._name(key, slot): backend.to_host(value).copy()
+                for (key, slot), value in sorted(self._residuals.items(), key=lambda item: repr(item[0]))}
+
+    def load_residual_state(self, saved):
+        """Restore ``residual_state()``'s output of this same rank (same buckets and number of ranks)."""
+        self._residuals.clear()
+        for name, value in saved.items():
+            parts = name.split(".")
+            slot = "ag" if parts[1] == "ag" else ("rs", int(parts[2]))
+            self._residuals[(int(parts[0]), slot)] = backend.to_device(value.reshape(-1))

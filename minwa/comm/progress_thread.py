@@ -38,6 +38,9 @@ class ProgressThread:
             return len(self._handles)
 
     def _run(self):
+        from .. import backend  # noqa: PLC0415
+
+        backend.use_bound_device()  # CUDA's current device is per thread
         pause = self.interval
         while True:
             with self._cond:

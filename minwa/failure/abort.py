@@ -40,11 +40,13 @@ def cause(exc_type, exc, limit=300):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def report_and_abort(comm, message, code=1, detail="", same_as=None):
+def report_and_abort(comm, message, code=1, detail="", same_as=None, announce=True):
     """Say ``minwa: <message>`` (after ``detail``, e.g. a traceback), tell the launcher, then MPI Abort.
 
     ``same_as``: a text that is the same on every rank meeting this failure (the cause
     without the rank); only the first rank of this job on this host to meet it prints.
+    ``announce``: first tell the other ranks' watchdogs (no MPI call when False: a peer
+    has died and MPI may be failing).
     """
     mpi = mpi_comm(comm)
     try:
@@ -54,7 +56,7 @@ def report_and_abort(comm, message, code=1, detail="", same_as=None):
     from .watchdog import current  # noqa: PLC0415
 
     watchdog = current()
-    if watchdog is not None:
+    if watchdog is not None and announce:
         watchdog.announce("aborting")  # so the other ranks' watchdogs do not report this rank's end as news
     first = first_to_say(same_as or message)
     if first:

@@ -152,13 +152,16 @@ class Watchdog:
                 r = fds.pop(fd)
                 poller.unregister(fd)
                 os.close(fd)
-                with self._lock:
-                    self._drain(time.monotonic())
+                if self._lock.acquire(timeout=0.2):  # not held for long unless MPI itself is stuck
+                    try:
+                        self._drain(time.monotonic())
+                    finally:
+                        self._lock.release()
                 if self._seen[r]["state"] is None:  # it neither finished nor announced its own abort
                     pid, where = self.peers[r]
                     self._fire(f"rank {r} (pid {pid} on {where}) has died without a Python error (killed, or a "
                                f"crash in native code), seen by rank {self.rank}; aborting all {self.size} ranks",
-                               same_as="a rank died")
+                               same_as="a rank died", announce=False)
                     return
         finally:
             for fd in fds:
@@ -215,18 +218,17 @@ class Watchdog:
         self._fire(f"watchdog: rank {self.rank} has waited {waited:.0f} s (train.timeout_s={self.timeout:g}) at "
                    f"step {self._step} in {self._what}; " + "; ".join(parts) + f"; aborting all {self.size} ranks")
 
-    def _fire(self, message, same_as="watchdog"):
-        with self._lock:
-            if self.fired is not None:
-                return
-            self.fired = message
+    def _fire(self, message, same_as="watchdog", announce=True):
+        if self.fired is not None:
+            return
+        self.fired = message
         self._stop.set()
         if self.on_timeout is not None:
             self.on_timeout(message)
             return
         from .abort import report_and_abort  # noqa: PLC0415
 
-        report_and_abort(self.comm, message, code=3, same_as=same_as)
+        report_and_abort(self.comm, message, code=3, same_as=same_as, announce=announce)
 
     def describe(self):
         """What this rank last heard from the others (for a timeout raised elsewhere)."""

@@ -427,8 +427,9 @@ class DataParallel:
         written by rank 0 can be resumed with any number of ranks and either mode.
         """
         self.finish()
+        residuals = self._gather_residuals()
         if not self.sharded:
-            return self.solver.state_dict()
+            return dict(self.solver.state_dict(), **residuals)
         state = {}
         for bucket in self.buckets:
             mine = {k: backend.to_host(v) for k, v in bucket.state.items()}
@@ -437,11 +438,23 @@ class DataParallel:
                 flat = numpy.concatenate([part[key] for part in parts])
                 for p, (s, e) in zip(bucket.params, bucket.spans):
                     state.setdefault(p.name, {})[key] = numpy.array(flat[s:e].reshape(p.shape))
-        return {"iter": self.solver.iter, "state": state}
+        return {"iter": self.solver.iter, "state": state, **residuals}
+
+    def _gather_residuals(self):
+        """Error feedback: every rank's residuals, {"residuals": {"rank0": {...}, ...}} ({} without them)."""
+        if not hasattr(self.strategy, "residual_state") or not self.strategy.error_feedback:
+            return {}
+        parts = self.comm.allgather(self.strategy.residual_state())
+        return {"residuals": {f"rank{r}": part for r, part in enumerate(parts)}}
 
     def load_solver_state(self, saved):
         """Restore ``solver_state()``'s output (every rank passes the same dict)."""
         self.finish()
+        saved = dict(saved)
+        residuals = saved.pop("residuals", None)
+        if residuals and hasattr(self.strategy, "load_residual_state") and self.strategy.error_feedback:
+            if len(residuals) == self.size:  # per rank: only meaningful with the same ranks and buckets
+                self.strategy.load_residual_state(residuals.get(f"rank{self.rank}", {}))
         self.solver.load_state_dict(saved)
         if self.sharded:
             self._load_part_states()

@@ -13,7 +13,7 @@ import numpy
 import pytest
 
 from minwa.errors import ConfigError
-from minwa.failure import NonFiniteLoss, check_finite, install_stop_handler
+from minwa.failure import NanPolicy, NonFiniteLoss, check_finite, install_stop_handler
 
 LIMIT = 60  # seconds a failed job may take to end, end to end
 needs_mpiexec = pytest.mark.skipif(shutil.which("mpiexec") is None, reason="mpiexec is not on PATH")
@@ -26,20 +26,10 @@ def _script(tmp_path, body):
 
 
 def _mpiexec(n, script, *args, launcher=False):
+    program = [sys.executable, script, *args]
     if launcher:
-        return [sys.executable, "-m", "minwa.launch.mpirun", "-n", str(n), "--", sys.executable, script, *args]
-    return ["mpiexec", "-n", str(n), sys.executable, script, *args]
-
-
-def run_job(cmd, timeout=90):
-    """(exit code, stdout+stderr, seconds) of a whole MPI job; a hang fails the test instead of blocking it."""
-    started = time.monotonic()
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode(errors="replace") + (exc.stderr or b"").decode(errors="replace")
-        pytest.fail(f"the job did not end within {timeout} s (a hang):\n{out[-3000:]}")
-    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+        return [sys.executable, "-m", "minwa.launch.mpirun", "-n", str(n), "--", *program]
+    return ["mpiexec", "-n", str(n), *program]
 
 
 # -- single process -------------------------------------------------------------------------------
@@ -55,6 +45,18 @@ def test_check_finite_policies():
     assert check_finite(float("-inf"), step=9, policy="skip") is False
     with pytest.raises(ConfigError, match="on_nan 'ignore'"):
         check_finite(1.0, step=1, policy="ignore")
+
+
+def test_nan_policy_skips_a_bounded_number_of_steps_in_a_row():
+    policy = NanPolicy("skip", max_skips=3)
+    nan = float("nan")
+    assert [policy.check(v, step) for step, v in enumerate([1.0, nan, nan, 0.5, nan, nan])] == \
+        [True, False, False, True, False, False]  # a finite step resets the count
+    assert policy.skipped == 4
+    with pytest.raises(NonFiniteLoss, match=r"step 6: the loss was not finite for 3 steps in a row"):
+        policy.check(nan, 6)
+    with pytest.raises(ConfigError, match="max_consecutive_nan_skips"):
+        NanPolicy("skip", max_skips=0)
 
 
 def test_sigterm_sets_the_stop_flag():
@@ -105,9 +107,9 @@ RAISER = """
 @pytest.mark.mpi
 @needs_mpiexec
 @pytest.mark.parametrize("n", [2, 4])
-def test_a_rank_that_raises_ends_the_job_and_is_named(tmp_path, n):
+def test_a_rank_that_raises_ends_the_job_and_is_named(tmp_path, n, jobs):
     victim = n - 1
-    code, out, seconds = run_job(_mpiexec(n, _script(tmp_path, RAISER), str(victim)))
+    code, out, seconds = jobs.run_job(_mpiexec(n, _script(tmp_path, RAISER), str(victim)))
     assert code != 0 and seconds < LIMIT, (code, out)
     assert re.search(rf"minwa: rank {victim} \(pid \d+ on \S+\) failed: RuntimeError: boom on purpose", out), out
     assert f"aborting all {n} ranks" in out
@@ -208,8 +210,8 @@ HANGING = """
 
 @pytest.mark.mpi
 @needs_mpiexec
-def test_watchdog_names_the_rank_that_never_reaches_the_collective(tmp_path):
-    code, out, seconds = run_job(_mpiexec(4, _script(tmp_path, HANGING), "2", "1000"))
+def test_watchdog_names_the_rank_that_never_reaches_the_collective(tmp_path, jobs):
+    code, out, seconds = jobs.run_job(_mpiexec(4, _script(tmp_path, HANGING), "2", "1000"))
     assert code != 0 and seconds < LIMIT
     assert re.search(r"minwa: watchdog: rank 0 has waited \d+ s \(train.timeout_s=3\) at step 3 in .*; "
                      r"rank 2 \(pid \d+ on \S+\) is at step 3, not waiting in any collective", out), out
@@ -218,8 +220,8 @@ def test_watchdog_names_the_rank_that_never_reaches_the_collective(tmp_path):
 
 @pytest.mark.mpi
 @needs_mpiexec
-def test_watchdog_stays_quiet_on_a_healthy_run(tmp_path):
-    code, out, _ = run_job(_mpiexec(2, _script(tmp_path, HANGING), "-1", "200"))
+def test_watchdog_stays_quiet_on_a_healthy_run(tmp_path, jobs):
+    code, out, _ = jobs.run_job(_mpiexec(2, _script(tmp_path, HANGING), "-1", "200"))
     assert code == 0, out
     assert out.count("finished; watchdog fired: None") == 2
 
@@ -247,8 +249,8 @@ NAN = """
 @pytest.mark.mpi
 @needs_mpiexec
 @pytest.mark.parametrize("policy", ["stop", "skip"])
-def test_a_nan_on_one_rank_is_handled_the_same_way_on_every_rank(tmp_path, policy):
-    code, out, _ = run_job(_mpiexec(2, _script(tmp_path, NAN), policy))
+def test_a_nan_on_one_rank_is_handled_the_same_way_on_every_rank(tmp_path, policy, jobs):
+    code, out, _ = jobs.run_job(_mpiexec(2, _script(tmp_path, NAN), policy))
     assert code == 0, out
     if policy == "stop":
         for rank in (0, 1):
@@ -276,8 +278,8 @@ STOPPING = """
 
 @pytest.mark.mpi
 @needs_mpiexec
-def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step(tmp_path):
-    code, out, _ = run_job(_mpiexec(2, _script(tmp_path, STOPPING)))
+def test_sigterm_on_one_rank_stops_every_rank_at_the_same_step(tmp_path, jobs):
+    code, out, _ = jobs.run_job(_mpiexec(2, _script(tmp_path, STOPPING)))
     assert code == 0, out
     steps = re.findall(r"rank (\d) stops cleanly at step (\d+)", out)
     assert sorted(steps) == [("0", "5"), ("1", "5")], out
@@ -298,7 +300,7 @@ EXITING = """
 
 @pytest.mark.mpi
 @needs_mpiexec
-def test_exit_with_an_error_status_on_one_rank_aborts_the_rest(tmp_path):
-    code, out, seconds = run_job(_mpiexec(2, _script(tmp_path, EXITING)))
+def test_exit_with_an_error_status_on_one_rank_aborts_the_rest(tmp_path, jobs):
+    code, out, seconds = jobs.run_job(_mpiexec(2, _script(tmp_path, EXITING)))
     assert code != 0 and seconds < LIMIT
     assert re.search(r"minwa: rank 1 \(pid \d+ on \S+\) exited with status 3; aborting all 2 ranks", out), out
