@@ -13,21 +13,25 @@ import contextlib
 import io
 import json
 import os
-import re
 import socket
 from urllib.parse import quote
 
 import numpy
 
 from . import __version__, backend
+from .checkpoint_directory import (  # noqa: F401 - the directory side of checkpoints, re-exported
+    checkpoint_path,
+    keep_last,
+    latest_checkpoint,
+    list_checkpoints,
+    remove_stale_temps,
+)
 from .errors import DataError
 
 FORMAT = "minwa-checkpoint"
 FORMAT_VERSION = 1
 #: Strings longer than this go to a dataset instead of an attribute (HDF5 attributes are meant to be small).
 _LONG_STRING = 4096
-_TEMP = re.compile(r"^\..+\.tmp\.(?P<host>[^.]+)\.(?P<pid>\d+)$")
-_NUMBER = re.compile(r"(\d+)\.h5$")
 
 
 def _h5py():
@@ -353,29 +357,6 @@ def load_checkpoint(path, net=None, solver=None, strict=True):
 # --------------------------------------------------------------------------------------
 # directories of checkpoints
 
-def checkpoint_path(directory, step, prefix="step"):
-    """The conventional name of the checkpoint of ``step``: DIR/step_00001000.h5."""
-    return os.path.join(directory, f"{prefix}_{int(step):08d}.h5")
-
-
-def list_checkpoints(directory):
-    """Checkpoint files of ``directory`` (names ending in a number and .h5), oldest first."""
-    if not os.path.isdir(directory):
-        return []
-    found = []
-    for name in os.listdir(directory):
-        match = _NUMBER.search(name)
-        if match is None or name.startswith("."):
-            continue
-        path = os.path.join(directory, name)
-        try:
-            mtime = os.path.getmtime(path)
-        except OSError:
-            continue
-        found.append((int(match.group(1)), mtime, path))
-    return [path for _, _, path in sorted(found)]
-
-
 def is_valid(path):
     """True when ``path`` opens as a complete minwa checkpoint."""
     try:
@@ -383,57 +364,6 @@ def is_valid(path):
             return "__names__" in f["params"].attrs
     except (DataError, OSError, KeyError):
         return False
-
-
-def latest_checkpoint(directory, verify=True):
-    """The newest checkpoint in ``directory`` (highest step), skipping unreadable ones; None if there is none."""
-    for path in reversed(list_checkpoints(directory)):
-        if not verify or is_valid(path):
-            return path
-    return None
-
-
-def keep_last(directory, k):
-    """Delete all but the newest ``k`` checkpoints (and dead writers' temp files); returns the deleted paths."""
-    k = int(k)
-    if k < 1:
-        raise ValueError(f"keep_last: k must be >= 1, got {k}")
-    removed = remove_stale_temps(directory)
-    for path in list_checkpoints(directory)[:-k]:
-        try:
-            os.remove(path)
-            removed.append(path)
-        except FileNotFoundError:
-            pass
-    return removed
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_temps(directory):
-    """Remove temp files left by checkpoint writers on this host that were killed; returns their paths."""
-    if not os.path.isdir(directory):
-        return []
-    host = socket.gethostname().split(".")[0] or "host"
-    removed = []
-    for name in os.listdir(directory):
-        match = _TEMP.match(name)
-        if match and match.group("host") == host and not _alive(int(match.group("pid"))):
-            path = os.path.join(directory, name)
-            try:
-                os.remove(path)
-                removed.append(path)
-            except FileNotFoundError:
-                pass
-    return removed
 
 
 def export_npz(path_h5, out_npz):
