@@ -26,97 +26,14 @@ from ..comm.handle import Handle
 from ..errors import ConfigError
 from ..failure.watchdog import waiting_in
 from .batch_norm_sync import sync_batch_norm
+from .batch_sharded_random import BatchShardedRandom
+from .gradient_bucket import GradientBucket
+from .net_signature import first_difference, net_signature
 
 #: gradients per bucket before a new one is started (whole layers; a larger layer gets its own bucket)
 DEFAULT_BUCKET_BYTES = 64 * 1024
 #: the ``parallel:`` options of a job in data mode (DataParallel's keyword arguments)
 OPTIONS = ("strategy", "bucket_bytes", "lazy", "sharded", "error_feedback", "int8_block", "progress_thread")
-
-
-class _Bucket:
-    """A flat buffer holding the gradients (and, sharded, the weights) of a run of consecutive layers."""
-
-    def __init__(self, index, layers, params, dtype, xp):
-        self.index = index
-        self.layers = set(layers)
-        self.params = params
-        self.spans = []
-        start = 0
-        for p in params:
-            self.spans.append((start, start + p.size))
-            start += p.size
-        self.size = start
-        self.grad = xp.zeros(self.size, dtype=dtype)
-        self.nbytes = self.grad.nbytes
-        self.handle = None
-        self.launched = False  # started this step
-        self.ready = set()
-        self.lr = self.it = None
-        self.started = None
-        self.has_grad = [True] * len(params)
-        # sharded mode only
-        self.weights = None
-        self.part = (0, 0)
-        self.lr_mult = self.decay_mult = None
-        self.state = None
-
-    def views(self, flat):
-        for p, (a, b) in zip(self.params, self.spans):
-            yield p, flat[a:b].reshape(p.shape)
-
-    def names(self):
-        return ", ".join(p.name for p in self.params)
-
-
-class _BatchShardedRandom:
-    """A layer's generator that draws for the global batch and hands out this rank's rows.
-
-    Dropout draws a mask of the input's shape; here the draw is for N times the local
-    batch (same seed on every rank) and rank k keeps rows k*b..(k+1)*b, so N ranks
-    with B/N samples see exactly the mask one rank with B samples would.
-    """
-
-    def __init__(self, generator, rank, size):
-        self.generator, self.rank, self.size = generator, rank, size
-
-    def random(self, size=None, dtype=numpy.float64, **kwargs):
-        if size is None or self.size == 1:
-            return self.generator.random(size, dtype=dtype, **kwargs)
-        shape = (size,) if isinstance(size, int) else tuple(size)
-        local = shape[0]
-        draws = self.generator.random((local * self.size,) + shape[1:], dtype=dtype, **kwargs)
-        return draws[self.rank * local:(self.rank + 1) * local]
-
-    def __getattr__(self, name):
-        return getattr(self.generator, name)
-
-
-def _signature(net, settings):
-    layers = [(layer.name, layer.type) for layer in net.layers]
-    params = [(p.name, tuple(p.shape), p.lr_mult, p.decay_mult) for p in net.params]
-    return {"dtype": str(net.dtype), "layers": layers, "params": params, "settings": settings}
-
-
-def _first_difference(ref, other):
-    """Words for the first way ``other``'s net signature differs from rank 0's ``ref``."""
-    for key in ("settings", "dtype"):
-        if ref[key] != other[key]:
-            if key == "dtype":
-                return f"net dtype is {ref[key]} on rank 0 but {other[key]} here"
-            for name in ref[key]:
-                if ref[key][name] != other[key].get(name):
-                    return f"parallel.{name} is {ref[key][name]!r} on rank 0 but {other[key].get(name)!r} here"
-    for what, unit in (("layers", "layer"), ("params", "parameter")):
-        for i, (a, b) in enumerate(zip(ref[what], other[what])):
-            if a != b:
-                if what == "layers":
-                    return f"layer #{i} is {a[0]!r} ({a[1]}) on rank 0 but {b[0]!r} ({b[1]}) here"
-                fields = ("name", "shape", "lr_mult", "decay_mult")
-                diffs = [f"{f} {x!r} vs {y!r}" for f, x, y in zip(fields, a, b) if x != y]
-                return f"parameter #{i} {a[0]!r}: {', '.join(diffs)} (rank 0 vs here)"
-        if len(ref[what]) != len(other[what]):
-            return f"rank 0 has {len(ref[what])} {unit}s, this rank {len(other[what])}"
-    return "the nets differ"
 
 
 class DataParallel:
@@ -149,7 +66,7 @@ class DataParallel:
         settings = {"strategy": str(strategy), "bucket_bytes": bucket_bytes, "lazy": lazy, "sharded": sharded,
                     "error_feedback": error_feedback, "int8_block": int8_block, "size": self.size,
                     "timeline": timeline is not None}
-        self.comm.agree(_signature(net, settings), "the network", describe=_first_difference)
+        self.comm.agree(net_signature(net, settings), "the network", describe=first_difference)
         self.timeline = timeline
         if timeline is not None:
             timeline.bind(self.comm, barrier=False)  # the agreement above just synchronised the ranks
@@ -187,7 +104,7 @@ class DataParallel:
 
         def close():
             if params:
-                buckets.append(_Bucket(len(buckets), layers, list(params), self.net.dtype, self.xp))
+                buckets.append(GradientBucket(len(buckets), layers, list(params), self.net.dtype, self.xp))
 
         for index in range(len(self.net.layers) - 1, -1, -1):
             layer = self.net.layers[index]
@@ -218,8 +135,8 @@ class DataParallel:
         """Layers that draw per-sample random numbers (Dropout) draw for the global batch."""
         for layer in self.net.layers:
             generator = getattr(layer, "rng", None)
-            if generator is not None and not isinstance(generator, _BatchShardedRandom):
-                layer.rng = _BatchShardedRandom(generator, self.rank, self.size)
+            if generator is not None and not isinstance(generator, BatchShardedRandom):
+                layer.rng = BatchShardedRandom(generator, self.rank, self.size)
 
     def _init_shard(self, bucket):
         xp = self.xp
