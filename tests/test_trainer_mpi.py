@@ -3,35 +3,10 @@ import os
 
 import numpy
 import pytest
-import yaml
 
 from minwa.checkpoint import latest_checkpoint, load_checkpoint
 
 pytestmark = pytest.mark.mpi
-
-JOB = {
-    "name": "mpi_tiny",
-    "model": {"layers": [
-        {"name": "data", "type": "Input", "top": ["data", "label"],
-         "input_param": {"shape": [{"dim": [16, 3, 16, 16]}, {"dim": [16]}]}},
-        {"name": "conv1", "type": "Convolution", "bottom": "data", "top": "conv1",
-         "convolution_param": {"num_output": 8, "kernel_size": 3, "pad": 1, "weight_filler": {"type": "msra"}}},
-        {"name": "pool1", "type": "Pooling", "bottom": "conv1", "top": "pool1",
-         "pooling_param": {"pool": "MAX", "kernel_size": 2, "stride": 2}},
-        {"name": "relu1", "type": "ReLU", "bottom": "pool1", "top": "pool1"},
-        {"name": "ip1", "type": "InnerProduct", "bottom": "pool1", "top": "ip1",
-         "inner_product_param": {"num_output": 10, "weight_filler": {"type": "xavier"}}},
-        {"name": "accuracy", "type": "Accuracy", "bottom": ["ip1", "label"], "top": "accuracy",
-         "include": {"phase": "TEST"}},
-        {"name": "loss", "type": "SoftmaxWithLoss", "bottom": ["ip1", "label"], "top": "loss"},
-    ]},
-    "solver": {"base_lr": 0.02, "momentum": 0.9, "weight_decay": 0.0005, "max_iter": 40, "test_interval": 0,
-               "display": 10, "snapshot": 20, "random_seed": 3},
-    "data": {"source": "shapes", "image_size": 16, "train_count": 320, "test_count": 64, "batch_size": 16,
-             "test_batch_size": 32, "mean": "channel", "scale": 0.0125, "prefetch": 1},
-    "train": {"progress": False},
-}
-
 
 @pytest.fixture
 def _run(jobs):
@@ -47,9 +22,8 @@ def _final_params(run_dir):
     return load_checkpoint(latest_checkpoint(os.path.join(run_dir, "checkpoints")))
 
 
-def test_two_ranks_match_one_and_resume_on_another_size(tmp_path, _run):
-    job = tmp_path / "job.yaml"
-    job.write_text(yaml.safe_dump(JOB))
+def test_two_ranks_match_one_and_resume_on_another_size(tmp_path, _run, tiny_job):
+    job = tiny_job()  # tests/conftest.py: TINY_JOB
     single, resumed = str(tmp_path / "single"), str(tmp_path / "resumed")
     _run([str(job), "--run-dir", single], ranks=1)
     _run([str(job), "--run-dir", resumed, "--max-iter", "20"], ranks=2)
