@@ -30,6 +30,12 @@ GPU_CHUNK_ELEMENTS = 1 << 27
 #: when the whole batch is one chunk (small images, many channels: Deep Image's late layers), its GEMMs
 #: are split into blocks of this many output channels instead, so they still spread over the threads
 COLUMN_BLOCK = 128
+#: output channels per block when weights are copied to or from Caffe's layout on the threads
+WEIGHT_BLOCK = 32
+
+
+def _channel_blocks(count, size=WEIGHT_BLOCK):
+    return [(c0, min(count, c0 + size)) for c0 in range(0, count, size)]
 
 
 @register
@@ -109,11 +115,22 @@ class Convolution(Layer):
         return [(g * size, (g + 1) * size) for g in range(self.group)]
 
     def _weight_columns(self):
-        """Weights as (group, kh*kw*Cg, Og) matrices matching im2col's (kh, kw, C) column order."""
+        """Weights as (group, kh*kw*Cg, Og) matrices matching im2col's (kh, kw, C) column order.
+
+        Each group's matrix is a transposed view of an (O, kh, kw, Cg) copy made on the threads
+        by blocks of output channels (one strided gather of a big layer's weights costs ms).
+        """
         o, cg, kh, kw = self.weight.shape
-        g = self.group
-        w = self.weight.data.reshape(g, o // g, cg, kh, kw)
-        return w.transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * cg, o // g)
+        xp = xp_of(self.weight.data)
+        rows = xp.empty((o, kh, kw, cg), dtype=self.weight.data.dtype)
+        src = self.weight.data
+
+        def block(o0, o1):
+            rows[o0:o1] = src[o0:o1].transpose(0, 2, 3, 1)
+
+        _threads.run_chunks(xp, block, _channel_blocks(o))
+        og = o // self.group
+        return [rows[g * og:(g + 1) * og].reshape(og, kh * kw * cg).T for g in range(self.group)]
 
     def _flipped_columns(self):
         """Weights of the transposed convolution: (group, kh*kw*Og, Cg), kernel flipped."""
@@ -142,7 +159,7 @@ class Convolution(Layer):
         oh, ow = out_hw
         groups = self._groups(xpad.shape[3])
         og = out_channels // self.group
-        width = wcols.shape[1]
+        width = wcols[0].shape[0]
         y = xp.empty((n, oh, ow, out_channels), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, kernel, stride, dilation, out_hw, channels) for channels in groups]
         chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
@@ -202,19 +219,21 @@ class Convolution(Layer):
         og = o // self.group
         width = kh * kw * cg
         groups = self._groups(xpad.shape[3])
-        # one partial sum per lane, added up in lane order: the result does not depend on threads
-        partial = xp.zeros((_threads.LANES, self.group, width, og), dtype=xpad.dtype)
-        partial_bias = xp.zeros((_threads.LANES, o), dtype=xpad.dtype)
-        views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
-                 for channels in groups]
         chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
         blocks = self._column_blocks(chunks, o)
+        # one partial sum per lane in use, added up in lane order: the result does not depend on threads;
+        # rows are (O, kh*kw*Cg), so Caffe's layout is a per-channel transpose away
+        lanes = 1 if blocks is not None else min(_threads.LANES, len(chunks))
+        partial = xp.zeros((lanes, o, width), dtype=xpad.dtype)
+        partial_bias = xp.zeros((lanes, o), dtype=xpad.dtype)
+        views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
+                 for channels in groups]
         if blocks is not None:
             cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
             dymat = dy.reshape(n * oh * ow, o)
 
             def block(c0, c1):
-                partial[0, 0][:, c0:c1] = cols.T @ dymat[:, c0:c1]
+                xp.matmul(dymat[:, c0:c1].T, cols, out=partial[0, c0:c1])
 
             _threads.run_chunks(xp, block, blocks)
             partial_bias[0] = dymat.sum(axis=0)
@@ -226,18 +245,24 @@ class Convolution(Layer):
             dymat = dy[n0:n1].reshape(m, o)
             for gi in range(len(groups)):
                 cols = _im2col.im2col(views[gi], n0, n1, buf)
-                partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
+                partial[lane, gi * og:(gi + 1) * og] += dymat[:, gi * og:(gi + 1) * og].T @ cols
             partial_bias[lane] += dymat.sum(axis=0)
 
         if chunks:
-            _threads.run_lanes(xp, chunk, chunks)
-        dwcols, dbias = partial[0], partial_bias[0]
-        for lane in range(1, _threads.LANES):
-            dwcols += partial[lane]
+            _threads.run_lanes(xp, chunk, chunks, lanes)
+        dwrows, dbias = partial[0], partial_bias[0]
+        for lane in range(1, lanes):
+            dwrows += partial[lane]
             dbias += partial_bias[lane]
-        # back to Caffe's (O, Cg, kh, kw)
-        dw = dwcols.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
-        return xp.ascontiguousarray(dw.reshape(o, cg, kh, kw)), dbias
+        # back to Caffe's (O, Cg, kh, kw), by blocks of output channels on the threads
+        rows = dwrows.reshape(o, kh, kw, cg)
+        dw = xp.empty((o, cg, kh, kw), dtype=xpad.dtype)
+
+        def to_caffe(o0, o1):
+            dw[o0:o1] = rows[o0:o1].transpose(0, 3, 1, 2)
+
+        _threads.run_chunks(xp, to_caffe, _channel_blocks(o))
+        return dw, dbias
 
     def _input_grad(self, dy, in_hw, out_hw):
         """dL/dx as a channels-last (N, H, W, C) array."""
