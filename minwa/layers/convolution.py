@@ -176,6 +176,9 @@ class Convolution(Layer):
             _threads.run_chunks(xp, block, blocks)
             return y
 
+        # chunks' GEMMs have few rows: there BLAS is faster on contiguous weights than on a transposed view
+        wcols = [xp.ascontiguousarray(wg) for wg in wcols]
+
         def chunk(n0, n1):
             m = (n1 - n0) * oh * ow
             buf = xp.empty((m, width), dtype=xpad.dtype)
@@ -221,10 +224,11 @@ class Convolution(Layer):
         groups = self._groups(xpad.shape[3])
         chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
         blocks = self._column_blocks(chunks, o)
-        # one partial sum per lane in use, added up in lane order: the result does not depend on threads;
-        # rows are (O, kh*kw*Cg), so Caffe's layout is a per-channel transpose away
+        # one partial sum per lane in use, added up in lane order: the result does not depend on threads.
+        # One chunk's GEMM makes (O, kh*kw*Cg) rows; many small chunks' GEMMs run faster as (kh*kw*Cg, O)
         lanes = 1 if blocks is not None else min(_threads.LANES, len(chunks))
-        partial = xp.zeros((lanes, o, width), dtype=xpad.dtype)
+        shape = (lanes, o, width) if blocks is not None else (lanes, self.group, width, og)
+        partial = xp.zeros(shape, dtype=xpad.dtype)
         partial_bias = xp.zeros((lanes, o), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
                  for channels in groups]
@@ -245,24 +249,27 @@ class Convolution(Layer):
             dymat = dy[n0:n1].reshape(m, o)
             for gi in range(len(groups)):
                 cols = _im2col.im2col(views[gi], n0, n1, buf)
-                partial[lane, gi * og:(gi + 1) * og] += dymat[:, gi * og:(gi + 1) * og].T @ cols
+                partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
             partial_bias[lane] += dymat.sum(axis=0)
 
         if chunks:
             _threads.run_lanes(xp, chunk, chunks, lanes)
-        dwrows, dbias = partial[0], partial_bias[0]
+        dwsum, dbias = partial[0], partial_bias[0]
         for lane in range(1, lanes):
-            dwrows += partial[lane]
+            dwsum += partial[lane]
             dbias += partial_bias[lane]
         # back to Caffe's (O, Cg, kh, kw), by blocks of output channels on the threads
-        rows = dwrows.reshape(o, kh, kw, cg)
-        dw = xp.empty((o, cg, kh, kw), dtype=xpad.dtype)
+        if blocks is not None:
+            src = dwsum.reshape(1, o, kh, kw, cg).transpose(0, 1, 4, 2, 3)
+        else:
+            src = dwsum.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
+        dw = xp.empty((self.group, src.shape[1], cg, kh, kw), dtype=xpad.dtype)
 
         def to_caffe(o0, o1):
-            dw[o0:o1] = rows[o0:o1].transpose(0, 3, 1, 2)
+            dw[:, o0:o1] = src[:, o0:o1]
 
-        _threads.run_chunks(xp, to_caffe, _channel_blocks(o))
-        return dw, dbias
+        _threads.run_chunks(xp, to_caffe, _channel_blocks(src.shape[1]))
+        return dw.reshape(o, cg, kh, kw), dbias
 
     def _input_grad(self, dy, in_hw, out_hw):
         """dL/dx as a channels-last (N, H, W, C) array."""
