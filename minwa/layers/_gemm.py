@@ -36,9 +36,15 @@ def matmul(a, b):
     else:
         chunks = _blocks(m if by_rows else n)
 
+    if by_rows and len(chunks) > 1 and not a.flags.c_contiguous:
+        a = xp.ascontiguousarray(a)  # (dy^T for a weight gradient): BLAS reads row blocks faster
+    bt = b.T if not by_rows and b.T.flags.c_contiguous else None
+
     def block(i0, i1):
         if by_rows:  # contiguous slices of the output
             xp.matmul(a[i0:i1], b, out=out[i0:i1])
+        elif bt is not None:  # b = W^T (a layer's forward): rows of W times a^T, 2x faster for few rows of a
+            out[:, i0:i1] = (bt[i0:i1] @ a.T).T
         else:  # columns, through a small contiguous temporary
             out[:, i0:i1] = a @ b[:, i0:i1]
 

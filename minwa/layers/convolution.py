@@ -30,6 +30,20 @@ GPU_CHUNK_ELEMENTS = 1 << 27
 #: when the whole batch is one chunk (small images, many channels: Deep Image's late layers), its GEMMs
 #: are split into blocks of this many output channels instead, so they still spread over the threads
 COLUMN_BLOCK = 128
+#: output channels per block when weights are copied to or from Caffe's layout on the threads
+WEIGHT_BLOCK = 32
+
+
+#: weights smaller than this (elements) are re-laid out in one call: a pass on the threads costs ~0.5 ms
+THREADED_COPY = 1 << 18
+
+
+def _copy_by_channels(xp, fn, count, elements):
+    """Run ``fn(c0, c1)`` over blocks of ``count`` output channels, on the threads for a big weight."""
+    if elements < THREADED_COPY:
+        fn(0, count)
+        return
+    _threads.run_chunks(xp, fn, [(c0, min(count, c0 + WEIGHT_BLOCK)) for c0 in range(0, count, WEIGHT_BLOCK)])
 
 
 @register
@@ -109,11 +123,22 @@ class Convolution(Layer):
         return [(g * size, (g + 1) * size) for g in range(self.group)]
 
     def _weight_columns(self):
-        """Weights as (group, kh*kw*Cg, Og) matrices matching im2col's (kh, kw, C) column order."""
+        """Weights as (group, kh*kw*Cg, Og) matrices matching im2col's (kh, kw, C) column order.
+
+        Each group's matrix is a transposed view of an (O, kh, kw, Cg) copy made on the threads
+        by blocks of output channels (one strided gather of a big layer's weights costs ms).
+        """
         o, cg, kh, kw = self.weight.shape
-        g = self.group
-        w = self.weight.data.reshape(g, o // g, cg, kh, kw)
-        return w.transpose(0, 3, 4, 2, 1).reshape(g, kh * kw * cg, o // g)
+        xp = xp_of(self.weight.data)
+        rows = xp.empty((o, kh, kw, cg), dtype=self.weight.data.dtype)
+        src = self.weight.data
+
+        def block(o0, o1):
+            rows[o0:o1] = src[o0:o1].transpose(0, 2, 3, 1)
+
+        _copy_by_channels(xp, block, o, src.size)
+        og = o // self.group
+        return [rows[g * og:(g + 1) * og].reshape(og, kh * kw * cg).T for g in range(self.group)]
 
     def _flipped_columns(self):
         """Weights of the transposed convolution: (group, kh*kw*Og, Cg), kernel flipped."""
@@ -142,7 +167,7 @@ class Convolution(Layer):
         oh, ow = out_hw
         groups = self._groups(xpad.shape[3])
         og = out_channels // self.group
-        width = wcols.shape[1]
+        width = wcols[0].shape[0]
         y = xp.empty((n, oh, ow, out_channels), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, kernel, stride, dilation, out_hw, channels) for channels in groups]
         chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
@@ -158,6 +183,9 @@ class Convolution(Layer):
 
             _threads.run_chunks(xp, block, blocks)
             return y
+
+        # chunks' GEMMs have few rows: there BLAS is faster on contiguous weights than on a transposed view
+        wcols = [xp.ascontiguousarray(wg) for wg in wcols]
 
         def chunk(n0, n1):
             m = (n1 - n0) * oh * ow
@@ -202,19 +230,22 @@ class Convolution(Layer):
         og = o // self.group
         width = kh * kw * cg
         groups = self._groups(xpad.shape[3])
-        # one partial sum per lane, added up in lane order: the result does not depend on threads
-        partial = xp.zeros((_threads.LANES, self.group, width, og), dtype=xpad.dtype)
-        partial_bias = xp.zeros((_threads.LANES, o), dtype=xpad.dtype)
-        views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
-                 for channels in groups]
         chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
         blocks = self._column_blocks(chunks, o)
+        # one partial sum per lane in use, added up in lane order: the result does not depend on threads.
+        # One chunk's GEMM makes (O, kh*kw*Cg) rows; many small chunks' GEMMs run faster as (kh*kw*Cg, O)
+        lanes = 1 if blocks is not None else min(_threads.LANES, len(chunks))
+        shape = (lanes, o, width) if blocks is not None else (lanes, self.group, width, og)
+        partial = xp.zeros(shape, dtype=xpad.dtype)
+        partial_bias = xp.zeros((lanes, o), dtype=xpad.dtype)
+        views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
+                 for channels in groups]
         if blocks is not None:
             cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
             dymat = dy.reshape(n * oh * ow, o)
 
             def block(c0, c1):
-                partial[0, 0][:, c0:c1] = cols.T @ dymat[:, c0:c1]
+                xp.matmul(dymat[:, c0:c1].T, cols, out=partial[0, c0:c1])
 
             _threads.run_chunks(xp, block, blocks)
             partial_bias[0] = dymat.sum(axis=0)
@@ -230,14 +261,23 @@ class Convolution(Layer):
             partial_bias[lane] += dymat.sum(axis=0)
 
         if chunks:
-            _threads.run_lanes(xp, chunk, chunks)
-        dwcols, dbias = partial[0], partial_bias[0]
-        for lane in range(1, _threads.LANES):
-            dwcols += partial[lane]
+            _threads.run_lanes(xp, chunk, chunks, lanes)
+        dwsum, dbias = partial[0], partial_bias[0]
+        for lane in range(1, lanes):
+            dwsum += partial[lane]
             dbias += partial_bias[lane]
-        # back to Caffe's (O, Cg, kh, kw)
-        dw = dwcols.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
-        return xp.ascontiguousarray(dw.reshape(o, cg, kh, kw)), dbias
+        # back to Caffe's (O, Cg, kh, kw), by blocks of output channels on the threads
+        if blocks is not None:
+            src = dwsum.reshape(1, o, kh, kw, cg).transpose(0, 1, 4, 2, 3)
+        else:
+            src = dwsum.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
+        dw = xp.empty((self.group, src.shape[1], cg, kh, kw), dtype=xpad.dtype)
+
+        def to_caffe(o0, o1):
+            dw[:, o0:o1] = src[:, o0:o1]
+
+        _copy_by_channels(xp, to_caffe, src.shape[1], src.size)
+        return dw.reshape(o, cg, kh, kw), dbias
 
     def _input_grad(self, dy, in_hw, out_hw):
         """dL/dx as a channels-last (N, H, W, C) array."""
