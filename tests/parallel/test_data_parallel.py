@@ -9,8 +9,6 @@ state, compression and skipping a step.
 """
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 
@@ -161,10 +159,10 @@ def extras_reference(name, dtype="float64"):
 
 
 @pytest.mark.parametrize("n", [2, 4])
-def test_batch_norm_and_iter_size_on_n_ranks_equal_one_process(tmp_path, n):
+def test_batch_norm_and_iter_size_on_n_ranks_equal_one_process(tmp_path, n, mpirun):
     """BatchNorm normalises by the global batch and keeps its running statistics equal on every rank;
     iter_size accumulates the micro-batches' gradients and still communicates once per step."""
-    run_mpi(n, ["extras", tmp_path])
+    mpirun(n, __file__, ["extras", tmp_path], timeout=300)
     for name in EXTRAS:
         want = extras_reference(name)
         ranks, info = load(tmp_path, name, n)
@@ -176,23 +174,6 @@ def test_batch_norm_and_iter_size_on_n_ranks_equal_one_process(tmp_path, n):
             assert want["bn1.scale_factor"][0] == pytest.approx(sum(0.9 ** i for i in range(STEPS)))
 
 
-def run_mpi(n, args, timeout=240):
-    mpiexec = shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("mpiexec is not installed")
-    command = [mpiexec, "-n", str(n), sys.executable, __file__, *map(str, args)]
-    env = dict(os.environ, MINWA_DEVICE="cpu", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, err = process.communicate()
-        pytest.fail(f"{' '.join(command)} did not finish in {timeout} s (hang?)\n{out}\n{err}")
-    if process.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited with {process.returncode}\n{out}\n{err}")
-    return out
 
 
 def load(directory, name, n):
@@ -235,8 +216,8 @@ def test_bad_options_are_config_errors_before_any_communication(options, solver,
 
 
 @pytest.mark.parametrize("n", [2, 4])
-def test_n_ranks_equal_one_process_in_every_mode(tmp_path, n):
-    run_mpi(n, ["train", tmp_path, "float64", ",".join(MODES)])
+def test_n_ranks_equal_one_process_in_every_mode(tmp_path, n, mpirun):
+    mpirun(n, __file__, ["train", tmp_path, "float64", ",".join(MODES)], timeout=300)
     for name, (options, solver) in MODES.items():
         want, _ = reference(solver, skip=options.get("skip", ()))
         ranks, info = load(tmp_path, name, n)
@@ -265,8 +246,8 @@ def test_n_ranks_equal_one_process_in_every_mode(tmp_path, n):
             info["bucket_sizes"]))
 
 
-def test_float32_runs_match_within_float32_rounding(tmp_path):
-    run_mpi(2, ["train", tmp_path, "float32", "lazy,sharded,sync"])
+def test_float32_runs_match_within_float32_rounding(tmp_path, mpirun):
+    mpirun(2, __file__, ["train", tmp_path, "float32", "lazy,sharded,sync"], timeout=300)
     for name in ("lazy", "sharded", "sync"):
         want, _ = reference(MODES[name][1], dtype="float32")
         ranks, _ = load(tmp_path, name, 2)
@@ -287,8 +268,8 @@ def test_one_process_without_mpiexec_is_bitwise_the_plain_solver(tmp_path):
 
 
 @pytest.mark.parametrize("n", [2, 4])
-def test_compressed_training_stays_close_and_identical_across_ranks(tmp_path, n):
-    run_mpi(n, ["compressed", tmp_path])
+def test_compressed_training_stays_close_and_identical_across_ranks(tmp_path, n, mpirun):
+    mpirun(n, __file__, ["compressed", tmp_path], timeout=300)
     want, _ = reference("sgd", dtype="float32")
     start = {p.name: p.data for p in Net(model(BATCH), dtype="float32", seed=3).params}
     moved = max(numpy.abs(want[k] - start[k]).max() for k in want)  # the largest change training made
@@ -310,8 +291,8 @@ def test_compressed_training_stays_close_and_identical_across_ranks(tmp_path, n)
             assert 0.25 < ratio < 0.35  # int8 plus one float32 scale per 64 values
 
 
-def test_ranks_that_built_different_nets_fail_together_with_a_clear_error(tmp_path):
-    run_mpi(2, ["mismatch", tmp_path], timeout=90)
+def test_ranks_that_built_different_nets_fail_together_with_a_clear_error(tmp_path, mpirun):
+    mpirun(2, __file__, ["mismatch", tmp_path], timeout=90)
     for rank in range(2):
         with open(tmp_path / f"mismatch.rank{rank}.json", encoding="utf-8") as f:
             errors = json.load(f)
@@ -323,8 +304,8 @@ def test_ranks_that_built_different_nets_fail_together_with_a_clear_error(tmp_pa
 
 
 @pytest.mark.parametrize("n", [2, 4])
-def test_solver_state_is_whole_and_resumes_in_any_mode(tmp_path, n):
-    run_mpi(n, ["resume", tmp_path])
+def test_solver_state_is_whole_and_resumes_in_any_mode(tmp_path, n, mpirun):
+    mpirun(n, __file__, ["resume", tmp_path], timeout=300)
     _, solver = reference("sgd", steps=STEPS)
     want_state = solver.state_dict()
     with open(tmp_path / "state.json", encoding="utf-8") as f:
@@ -339,9 +320,9 @@ def test_solver_state_is_whole_and_resumes_in_any_mode(tmp_path, n):
             assert_same_weights(got, want, rtol=1e-9, atol=1e-12)
 
 
-def test_timeline_shows_transfers_overlapping_backward(tmp_path):
+def test_timeline_shows_transfers_overlapping_backward(tmp_path, mpirun):
     trace = tmp_path / "trace.json"
-    run_mpi(2, ["timeline", tmp_path, trace])
+    mpirun(2, __file__, ["timeline", tmp_path, trace], timeout=300)
     with open(trace, encoding="utf-8") as f:
         events = json.load(f)["traceEvents"]
     assert {e["pid"] for e in events} == {0, 1}

@@ -7,9 +7,6 @@ timeout) that save the whole (gathered) weights and their byte counts per rank.
 """
 import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 
 import numpy
@@ -37,23 +34,6 @@ RUNS = {
 }
 
 
-def run_mpi(n, args, timeout=300):
-    mpiexec = shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("mpiexec is not installed")
-    command = [mpiexec, "-n", str(n), sys.executable, __file__, *map(str, args)]
-    env = dict(os.environ, MINWA_DEVICE="cpu", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                               start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, err = process.communicate()
-        pytest.fail(f"{' '.join(command)} did not finish in {timeout} s (hang?)\n{out}\n{err}")
-    if process.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited with {process.returncode}\n{out}\n{err}")
-    return out
 
 
 def butterfly_bytes(n_elements, size, rank, itemsize):
@@ -128,8 +108,8 @@ def load(directory, name, n):
 
 # ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("n", [2, 4])
-def test_n_ranks_equal_one_process(tmp_path, n):
-    run_mpi(n, ["train", tmp_path, ",".join(RUNS)])
+def test_n_ranks_equal_one_process(tmp_path, n, mpirun):
+    mpirun(n, __file__, ["train", tmp_path, ",".join(RUNS)], timeout=300)
     for name, (kind, _) in RUNS.items():
         want, _ = reference(kind)
         ranks, info = load(tmp_path, name, n)
@@ -174,8 +154,8 @@ def _formula(kind, n, rank, batch=BATCH):
 
 
 @pytest.mark.parametrize("n", [2, 4])
-def test_bytes_sent_equal_the_formula_and_fc_memory_is_one_nth(tmp_path, n):
-    run_mpi(n, ["train", tmp_path, "cifar_lazy,fc3_lazy"])
+def test_bytes_sent_equal_the_formula_and_fc_memory_is_one_nth(tmp_path, n, mpirun):
+    mpirun(n, __file__, ["train", tmp_path, "cifar_lazy,fc3_lazy"], timeout=300)
     for name in ("cifar_lazy", "fc3_lazy"):
         kind = RUNS[name][0]
         _, info = load(tmp_path, name, n)
