@@ -147,3 +147,15 @@ def read_frame(sock, check=None, control_limit=CONTROL_LIMIT):
     if frame.length:
         frame.payload = recv_exact(sock, frame.length, f"{frame.kind_name} payload")
     return frame
+
+
+def close_quietly(sock):
+    """Shut down and close ``sock``, ignoring a peer that is already gone."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass

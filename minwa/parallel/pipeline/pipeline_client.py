@@ -18,7 +18,7 @@ import time
 from minwa.errors import CommError
 
 from . import feature_codec
-from .frame import ConnectionClosed, FrameError, IdleTimeout, pack, read_frame
+from .frame import ConnectionClosed, FrameError, IdleTimeout, close_quietly, pack, read_frame
 from .handshake import AuthError, client_handshake
 
 RESULT_LIMIT = 1 << 26  # bytes of class scores accepted per batch
@@ -96,7 +96,7 @@ class PipelineClient:
             self._sock.sendall(pack("BYE"))
         except OSError:
             pass
-        _close(self._sock)
+        close_quietly(self._sock)
 
     def __enter__(self):
         return self
@@ -128,7 +128,7 @@ class PipelineClient:
                 sock = self.tls.wrap_socket(sock, server_hostname=self.host)
             client_handshake(sock, self.secret)
         except BaseException:
-            _close(sock)
+            close_quietly(sock)
             raise
         return sock
 
@@ -168,7 +168,7 @@ class PipelineClient:
 
     def _reconnect(self):
         cause = self._broken
-        _close(self._sock)
+        close_quietly(self._sock)
         self.log(f"lost the server {self.host}:{self.port} ({cause}); reconnecting")
         try:
             sock = self._connect()
@@ -260,13 +260,3 @@ def _check_result(frame):
     if frame.kind_name == "RESULT" and frame.length > RESULT_LIMIT:
         raise FrameError(f"RESULT frame of {frame.length} bytes (limit {RESULT_LIMIT})")
 
-
-def _close(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
-        sock.close()
-    except OSError:
-        pass

@@ -20,7 +20,7 @@ from minwa import backend
 from minwa.errors import CommError, ConfigError
 
 from . import feature_codec
-from .frame import ConnectionClosed, FrameError, pack, read_frame
+from .frame import ConnectionClosed, FrameError, close_quietly, pack, read_frame
 from .handshake import server_handshake
 
 
@@ -71,7 +71,7 @@ class PipelineServer:
         with self._lock:
             connections = list(self._connections)
         for sock in connections:
-            _close(sock)
+            close_quietly(sock)
         if self._accept_thread is not None and self._accept_thread is not threading.current_thread():
             self._accept_thread.join(timeout=5)
 
@@ -99,7 +99,7 @@ class PipelineServer:
                     sock.sendall(pack("ERROR", b"server full"))
                 except OSError:
                     pass
-                _close(sock)
+                close_quietly(sock)
                 continue
             threading.Thread(target=self._serve, args=(sock, f"{peer[0]}:{peer[1]}"), daemon=True,
                              name=f"minwa-pipeline-{peer[1]}").start()
@@ -136,7 +136,7 @@ class PipelineServer:
             if worker is not None:
                 _put(work, None, self._stop)
                 worker.join(timeout=self.idle_timeout)
-            _close(sock)
+            close_quietly(sock)
             with self._lock:
                 self._connections.discard(sock)
 
@@ -217,7 +217,7 @@ class PipelineServer:
                     sock.sendall(pack("RESULT", payload, seq=seq, dtype=code, shape=scores.shape, aux=seconds))
             except OSError as exc:
                 self.log(f"client {peer}: cannot send the result of batch {seq} ({exc})")
-                _close(sock)
+                close_quietly(sock)
                 return
             self.batches += 1
 
@@ -232,16 +232,6 @@ def _put(work, item, stop):
             continue
     return False
 
-
-def _close(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
-        sock.close()
-    except OSError:
-        pass
 
 
 def server_tls_context(cert, key):
