@@ -194,6 +194,9 @@ class Watchdog:
 
     def _judge(self, now, waited):
         quiet = max(3 * self.poll, min(self.timeout, 10.0))
+        fresh = min(4 * self.poll, quiet)  # a live peer's beat arrives every poll
+        if any(fresh < now - s["heard"] <= quiet for s in self._seen.values()):
+            return  # a peer went quiet only lately (stopped just now?): judge once it is heard again or is silent
         silent = [r for r, s in self._seen.items() if now - s["heard"] > quiet]
         behind = [r for r, s in self._seen.items() if r not in silent
                   and (s["step"] < self._step or s["what"] is None)]
