@@ -68,8 +68,7 @@ def main(argv=None):
     rank = int(os.environ.get("PMI_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")))
     if rank == 0:
         print(f"cifar10_full, conv1 = {args.conv1}, conv2 = {args.conv2}, {args.epochs} epochs of {steps_per_epoch} "
-              f"steps (batch 100), "
-              f"lr 0.001 -> 0.0001 after epoch {args.drop_after}; data {args.data}")
+              f"steps (batch 100), lr 0.001 -> 0.0001 after epoch {args.drop_after}; data {args.data}")
     start = time.perf_counter()
     summary = minwa.train(job)
     wall = time.perf_counter() - start
