@@ -8,6 +8,7 @@ one line saying which rank failed and how (see RankMonitor for how the rank that
 died first is found).
 """
 import argparse
+import contextlib
 import functools
 import os
 import re
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 from minwa.errors import ConfigError
 from minwa.failure import RANK_DIR_ENV
@@ -227,7 +229,7 @@ def run(cmd, rank_dir=None, size=None, stdout=None, stderr=None):
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[signum] = signal.signal(signum, forward)
     try:
-        code = proc.wait()
+        code = wait_for_job(proc, monitor)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -242,6 +244,35 @@ def run(cmd, rank_dir=None, size=None, stdout=None, stderr=None):
     first, certain = monitor.first_to_end() if monitor else ([], True)
     reports = monitor.reports if monitor else []
     return (code if code >= 0 else 128 - code), explain_failure(output, ranks, first, certain, reports)
+
+
+def wait_for_job(proc, monitor, grace_s=10.0, poll_s=0.5):
+    """mpiexec's exit code, bounded once a rank has reported a failure.
+
+    After a rank's report, mpiexec normally ends every rank within a second. A rank
+    stopped with SIGSTOP ignores hydra's SIGTERM, so ``grace_s`` after the report the
+    ranks still alive are SIGKILLed, and ``grace_s`` after that mpiexec itself.
+    """
+    deadline = None
+    killed_ranks = False
+    while True:
+        try:
+            return proc.wait(timeout=poll_s)
+        except subprocess.TimeoutExpired:
+            pass
+        if monitor is None or not monitor.reports:
+            continue
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + grace_s
+        elif now > deadline and not killed_ranks:
+            for pid in list(monitor.ranks):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            killed_ranks, deadline = True, now + grace_s
+        elif now > deadline:
+            proc.kill()
+            return proc.wait(timeout=grace_s)
 
 
 def _end_with_parent(parent):
