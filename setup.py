@@ -24,7 +24,8 @@ setup(
     install_requires=["numpy>=1.22", "mpi4py>=3.1", "mpich; platform_system!='Windows'",
                       "h5py>=3.0", "Pillow>=9.0", "PyYAML>=5.4", "threadpoolctl>=3.1"],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.8", "ruff"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.8", "ruff", "opencv-python-headless"],
+        "opencv": ["opencv-python-headless"],
         "gpu": ["cupy"],
         "plot": ["matplotlib"],
         "bench": ["torch", "albumentations"],

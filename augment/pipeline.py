@@ -2,7 +2,8 @@
 
 Order (Deep Image §4.1): the crop is taken first, from the source resized so its
 shorter side is the sample's scale; flip, rotation and lens distortion act on the crop
-through one fused coordinate map (a single bilinear pass from the original pixels);
+through one fused coordinate map (a single bilinear pass from the original pixels, by
+OpenCV's remap where it is installed, see opencv);
 colour cast and vignette follow on the result. Maps and vignette masks depend only on
 discrete parameters and are kept in an LRU cache. A sample without flip, rotation or
 distortion at its source's own scale is a plain slice, no interpolation at all.
@@ -16,9 +17,11 @@ from ._workspace import scratch
 from .augment_config import AugmentConfig
 from .bilinear import ONE, finish_interleaved
 from .lru_cache import LRUCache
+from .opencv import opencv
+from .opencv_remap import RemapTable, remap_direct, warp_affine
 from .sample_params import SLOTS, SampleParams, sample_uniforms
 from .vignette import vignette_falloff
-from .warp_map import WarpMap, radial_factor
+from .warp_map import IDENTITY_LENS, WarpMap, radial_factor
 
 
 def as_hwc(image, where="image"):
@@ -110,17 +113,39 @@ class Pipeline:
         map_bytes = self.size * self.size * (numpy.dtype(numpy.intp).itemsize + 8)
         return count * map_bytes <= self.cache.max_bytes // 2
 
+    def _lens(self, params):
+        """(coefficients, radial factor or None) of params' lens distortion; the factor is cached when the
+        maps themselves are not (it depends on the lens alone, not on flip or angle)."""
+        lens = params.lens
+        if lens is None:
+            return IDENTITY_LENS, None
+        coeffs = self.ops["lens_distortion"].coefficients(lens)
+        if self._cache_lens or not (coeffs[0] or coeffs[1]):  # only barrel and pincushion have a factor
+            return coeffs, None
+        return coeffs, self.cache.get(("radial", self.size, lens), lambda: radial_factor(self.size, self.size, coeffs))
+
     def warp_map(self, params):
         """The WarpMap of params' flip, rotation and lens distortion (cached when worth it)."""
-        lens = params.lens
-        coeffs = self.ops["lens_distortion"].coefficients(lens) if lens is not None else (0.0, 0.0, 1.0, 1.0)
-        if lens is not None and not self._cache_lens:
-            fac = None
-            if coeffs[0] or coeffs[1]:  # barrel or pincushion: the radial factor depends on the lens alone
-                fac = self.cache.get(("radial", self.size, lens), lambda: radial_factor(self.size, self.size, coeffs))
+        coeffs, fac = self._lens(params)
+        if params.lens is not None and not self._cache_lens:
             return WarpMap.build(self.size, self.size, params.flip, params.degrees, coeffs, tabulate=False, fac=fac)
-        key = ("warp", self.size, params.flip, params.degrees, lens)
+        key = ("warp", self.size, params.flip, params.degrees, params.lens)
         return self.cache.get(key, lambda: WarpMap.build(self.size, self.size, params.flip, params.degrees, coeffs))
+
+    def remap(self, cv2, image, params, factor, dst):
+        """The warp of ``params`` by OpenCV into ``dst``: warpAffine without barrel or pincushion; else a
+        cached RemapTable at the source's own scale when it fits the image, or coordinates for this crop."""
+        coeffs, fac = self._lens(params)
+        if not (coeffs[0] or coeffs[1]):  # no radial factor: an affine map
+            warp_affine(cv2, image, dst, params.flip, params.degrees, coeffs, params.top, params.left, factor)
+            return dst
+        if factor == 1.0 and self._cache_lens:
+            key = ("remap", self.size, params.flip, params.degrees, params.lens)
+            table = self.cache.get(key, lambda: RemapTable(cv2, self.size, params.flip, params.degrees, coeffs))
+            if table.remap(cv2, image, dst, params.top, params.left):
+                return dst
+        remap_direct(cv2, image, dst, params.flip, params.degrees, coeffs, params.top, params.left, factor, fac)
+        return dst
 
     def mask(self, levels, channels=None):
         """The fixed-point vignette mask (uint16, ONE = unchanged) of (radius level, strength level):
@@ -169,5 +194,9 @@ class Pipeline:
             if params.flip:
                 view = view[:, ::-1]
             return finish_interleaved(view, dst, params.cast, self.mask(params.vignette, channels))
+        cv2 = opencv()
+        if cv2 is not None:
+            self.remap(cv2, image, params, factor, dst)
+            return finish_interleaved(dst, dst, params.cast, self.mask(params.vignette, channels))
         warp = self.warp_map(params)
         return warp.resample(image, dst, top, left, factor, params.cast, self.mask(params.vignette))

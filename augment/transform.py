@@ -11,6 +11,7 @@ from minwa.errors import DataError
 
 from .augment_config import AugmentConfig
 from .pipeline import Pipeline, as_hwc
+from .sample_params import sample_uniforms_batch
 
 
 class Transform:
@@ -34,22 +35,28 @@ class Transform:
             return self.pipeline.centre(height, width)
         return self.pipeline.sample(self.seed, epoch, index, height, width)
 
-    def __call__(self, images, indices, epoch=0):
+    def __call__(self, images, indices, epoch=0, out=None):
+        """uint8 N x size x size x C; written into ``out`` when it is a C-contiguous array of that
+        shape (a loader reusing one buffer skips the page faults of a fresh batch)."""
         indices = numpy.asarray(indices).reshape(-1)
         if len(images) != len(indices):
             raise DataError(f"augment: {len(images)} images but {len(indices)} indices")
         size = self.pipeline.size
         if len(images) == 0:
             return numpy.zeros((0, size, size, 3), dtype=numpy.uint8)
-        out = None
+        images = [as_hwc(image, f"augment: sample {int(index)}") for image, index in zip(images, indices)]
+        shape = (len(images), size, size, images[0].shape[2])
+        if out is None or out.shape != shape or out.dtype != numpy.uint8 or not out.flags.c_contiguous:
+            out = numpy.empty(shape, dtype=numpy.uint8)
+        uniforms = sample_uniforms_batch(self.seed, epoch, indices) if self.train else None
         for i, (image, index) in enumerate(zip(images, indices)):
             where = f"augment: sample {int(index)}"
-            image = as_hwc(image, where)
-            if out is None:
-                out = numpy.empty((len(images), size, size, image.shape[2]), dtype=numpy.uint8)
-            elif image.shape[2] != out.shape[3]:
-                raise DataError(f"{where}: {image.shape[2]} channel(s) where the batch has {out.shape[3]}")
-            self.pipeline.apply(image, self.params(image.shape, index, epoch), out[i], where)
+            if image.shape[2] != shape[3]:
+                raise DataError(f"{where}: {image.shape[2]} channel(s) where the batch has {shape[3]}")
+            height, width = image.shape[:2]
+            params = self.pipeline.draw(uniforms[i], height, width) if self.train \
+                else self.pipeline.centre(height, width)
+            self.pipeline.apply(image, params, out[i], where)
         return out
 
 

@@ -119,6 +119,18 @@ def _col(values):
     return values.astype(numpy.float32)[:, None]
 
 
+def affine_terms(height, width, flip=False, degrees=0, lens=IDENTITY_LENS, top=0, left=0, factor=1.0):
+    """(ax, bx, ox, ay, by, oy) of the module docstring's affine form for a height x width output whose
+    crop sits at (top, left) of the source resized by 1 / ``factor`` (the lens' radial factor aside)."""
+    sx, sy = float(lens[2]), float(lens[3])
+    cos, sin = cos_sin(degrees)
+    sign = -1.0 if flip else 1.0
+    cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+    ax, bx = factor * sign * cos / sx, -factor * sign * sin / sy
+    ay, by = factor * sin / sx, factor * cos / sy
+    return ax, bx, factor * (cx + left + 0.5) - 0.5, ay, by, factor * (cy + top + 0.5) - 0.5
+
+
 def fill_coords(ys, xs, flip=False, degrees=0, lens=IDENTITY_LENS, top=0, left=0, factor=1.0, unit=1.0,
                 offset=0.0, fac=None):
     """Write ``unit`` * source coordinate + ``offset`` of each pixel of an output of ys.shape (numpy
@@ -127,13 +139,9 @@ def fill_coords(ys, xs, flip=False, degrees=0, lens=IDENTITY_LENS, top=0, left=0
     module docstring: 2 array operations without radial distortion, 6 more with it; ``fac`` is the
     radial_factor of ``lens`` when the caller has it at hand."""
     height, width = ys.shape
-    kb, kp, sx, sy = (float(v) for v in lens)
-    cos, sin = cos_sin(degrees)
-    sign = -1.0 if flip else 1.0
+    kb, kp = float(lens[0]), float(lens[1])
     cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
-    ax, bx = factor * sign * cos / sx, -factor * sign * sin / sy
-    ay, by = factor * sin / sx, factor * cos / sy
-    ox, oy = factor * (cx + left + 0.5) - 0.5, factor * (cy + top + 0.5) - 0.5
+    ax, bx, ox, ay, by, oy = affine_terms(height, width, flip, degrees, lens, top, left, factor)
     dx, dy = _offsets(height, width)
     if kb == 0.0 and kp == 0.0:
         numpy.add(_row(unit * (ax * dx + ox) + offset), _col(unit * bx * dy), out=xs)

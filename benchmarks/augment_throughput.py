@@ -16,9 +16,9 @@ figures are images per second per core. Printed:
 - the training step of cifar10_full (minwa.Net + minwa.Solver, batch 100) in images/s, for scale:
   the loader must feed at least that many images per second per training process.
 
-Both sides deliver each augmented image into a uint8 batch array (minwa's transform returns
-one; albumentations' result is copied into one), because a loader needs the pixels: a bare
-albumentations crop is a view that has not touched them yet.
+Both sides deliver each augmented image into a reused uint8 batch array (minwa's transform
+writes into the ``out`` its loader passes; albumentations' result is copied into one), because a
+loader needs the pixels: a bare albumentations crop is a view that has not touched them yet.
 
 Times are this thread's CPU time (time.thread_time), so other processes competing for the
 cores do not count against either side; rounds alternate between minwa and the reference so
@@ -80,11 +80,12 @@ def minwa_block(crop, source, p, only=None):
 def minwa_runner(block, images):
     transform = build_transform(block, seed=0, train=True)
     state = {"epoch": 0}
+    out = numpy.empty((len(images), transform.size, transform.size, 3), dtype=numpy.uint8)
 
     def run():
+        # the whole list as one batch, into a reused batch array, as minwa's loader calls it
         state["epoch"] += 1
-        for i, image in enumerate(images):
-            transform([image], [i], state["epoch"])
+        transform(images, numpy.arange(len(images)), state["epoch"], out=out)
 
     return run
 

@@ -24,6 +24,9 @@ augmentation hook; uint8 NHWC out) or a centre ``crop``, then
 ``(x - mean) * scale`` as float32 NCHW, with int64 labels, both on the device.
 Reading and transforming run in a background thread ``prefetch`` batches ahead.
 """
+import inspect
+import threading
+
 import numpy
 
 from minwa import backend
@@ -59,6 +62,9 @@ class Loader:
         self.rank, self.size, self.seed = rank, size, int(seed)
         self.shuffle = bool(shuffle)
         self.transform = transform
+        # a transform taking ``out`` refills one batch buffer per thread (images are copied out at once)
+        self._reuse_out = transform is not None and _takes_out(transform)
+        self._buffers = threading.local()
         self.scale = float(scale)
         self.drop_last = bool(drop_last)
         self.prefetch = int(prefetch)
@@ -145,7 +151,7 @@ class Loader:
         epoch = int(step) // self.steps_per_epoch
         indices = self.indices(step)
         images, labels = self._images(indices, epoch)
-        nchw = numpy.ascontiguousarray(images.transpose(0, 3, 1, 2))
+        nchw = numpy.array(images.transpose(0, 3, 1, 2), order="C")  # a copy: ``images`` may be a reused buffer
         if backend.device_kind() == "gpu":
             return nchw, labels  # converted on the device: 4x fewer bytes to copy
         return self._normalise(nchw, numpy), labels
@@ -157,7 +163,12 @@ class Loader:
         images, labels = self.reader.read(indices)
         labels = numpy.asarray(labels, dtype=numpy.int64)
         if self.transform is not None:
-            images = self.transform(list(images), numpy.asarray(indices), int(epoch))
+            if self._reuse_out:
+                images = self.transform(list(images), numpy.asarray(indices), int(epoch),
+                                        out=getattr(self._buffers, "images", None))
+                self._buffers.images = images
+            else:
+                images = self.transform(list(images), numpy.asarray(indices), int(epoch))
             images = numpy.asarray(images)
             if images.dtype != numpy.uint8 or images.ndim != 4 or images.shape[0] != len(indices):
                 raise ShapeError(f"data transform returned {images.dtype} {images.shape}; expected uint8 NHWC "
@@ -214,6 +225,14 @@ class Loader:
     def __repr__(self):
         return (f"Loader({self.source.name}, batch {self.batch_size} = {self.size} x {self.local_batch_size}, "
                 f"rank {self.rank}, {self.steps_per_epoch} steps/epoch)")
+
+
+def _takes_out(transform):
+    """Whether ``transform`` accepts an ``out`` keyword (the augment Transform does)."""
+    try:
+        return "out" in inspect.signature(transform).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
 
 
 def _count(start, stop):

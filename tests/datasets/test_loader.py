@@ -169,6 +169,32 @@ def test_transform_hook_gets_images_indices_and_epoch(index_source):
         bad.host_batch(0)
 
 
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_transform_writing_into_one_buffer_leaves_every_prefetched_batch_intact(index_source, monkeypatch,
+                                                                                  channels, device):
+    from minwa import backend
+
+    # host batches as a GPU run makes them (uint8, converted on the device later), without the device
+    monkeypatch.setattr(backend, "device_kind", lambda: device)
+    buffers = set()
+
+    def crop_into(images, indices, epoch, out=None):
+        shape = (len(images), 4, 4, channels)
+        if out is None or out.shape != shape:
+            out = numpy.empty(shape, numpy.uint8)
+        buffers.add(out.__array_interface__["data"][0])
+        for i, image in enumerate(images):
+            out[i] = image[:4, :4, :channels]
+        return out
+
+    loader = Loader(index_source(count=64), 8, seed=1, transform=crop_into, prefetch=0)
+    batches = [loader.host_batch(step)[0] for step in range(8)]  # as the prefetch queue holds them
+    assert len(buffers) == 1  # the same buffer every time: a transform reusing it is given it back
+    for step, x in enumerate(batches):
+        assert numpy.array_equal(x[:, 0, 0, 0], loader.indices(step) % 256)
+
+
 def test_images_of_different_sizes_need_a_crop(writers, tmp_path):
     from minwa.datasets import FolderSource
 
