@@ -22,14 +22,20 @@ def _blocks(size):
     return [(i, min(size, i + step)) for i in range(0, size, step)]
 
 
-def matmul(a, b):
-    """``a @ b`` for 2-d ``a`` (M, K) and ``b`` (K, N), as a new C-contiguous (M, N) array."""
+def matmul(a, b, out=None):
+    """``a @ b`` for 2-d ``a`` (M, K) and ``b`` (K, N) as a C-contiguous (M, N) array: written into
+    ``out`` when it is one of that shape and dtype (a weight gradient's buffer, reused every step:
+    a fresh 150 MB array costs more in page faults than its product), else a new one."""
     xp = xp_of(a)
     m, k = a.shape
     n = b.shape[1]
+    dtype = xp.result_type(a, b)
+    if out is None or out.shape != (m, n) or out.dtype != dtype or not out.flags.c_contiguous:
+        out = None
     if xp.__name__ != "numpy":
-        return a @ b
-    out = xp.empty((m, n), dtype=xp.result_type(a, b))
+        return a @ b if out is None else xp.matmul(a, b, out=out)
+    if out is None:
+        out = xp.empty((m, n), dtype=dtype)
     by_rows = m >= n or m * n * k < MIN_SPLIT
     if m * n * k < MIN_SPLIT:
         chunks = [(0, m)]  # one block, still with BLAS held at one thread

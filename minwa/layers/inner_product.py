@@ -25,6 +25,7 @@ class InnerProduct(Layer):
         self.bias_term = boolean(self, "bias_term", True)
         self.transpose = boolean(self, "transpose", False)
         self.k = count(shape, self.axis)
+        self._dw = None
         wshape = (self.k, self.num_output) if self.transpose else (self.num_output, self.k)
         self.weight = self.add_param("weight", wshape, filler_spec(self, "weight_filler", _CONSTANT_0))
         self.bias = None
@@ -57,7 +58,10 @@ class InnerProduct(Layer):
         if dy is None:
             dy = xp.zeros((x2.shape[0], self.num_output), dtype=x2.dtype)
         dy = dy.reshape(x2.shape[0], self.num_output)
-        self.weight.grad = matmul(x2.T, dy) if self.transpose else matmul(dy.T, x2)
+        # the previous step's gradient buffer is refilled: by this backward its readers (solver,
+        # gradient exchange, accumulation) are done with it or hold their own copy
+        self._dw = matmul(x2.T, dy, self._dw) if self.transpose else matmul(dy.T, x2, self._dw)
+        self.weight.grad = self._dw
         if self.bias is not None:
             self.bias.grad = dy.sum(axis=0)
         if not propagate_down[0]:
