@@ -7,7 +7,8 @@ At most ``depth`` batches are in flight (sent, no result yet): depth 1 is the pa
 send-and-wait-for-ACK, more lets transfer and both computations overlap. If the
 connection drops, the client reconnects with exponential backoff and resends the
 batches still in flight; if the server does not come back within ``reconnect_s`` the
-next call raises a CommError naming the server.
+next call raises a CommError naming the server. With TLS the socket is a SharedTLS, so
+the two threads (and ``close``'s BYE) never use the SSL object at the same time.
 """
 import collections
 import socket
@@ -20,6 +21,7 @@ from minwa.errors import CommError
 from . import feature_codec
 from .frame import ConnectionClosed, FrameError, IdleTimeout, close_quietly, pack, read_frame
 from .handshake import AuthError, client_handshake
+from .shared_tls import SharedTLS
 
 RESULT_LIMIT = 1 << 26  # bytes of class scores accepted per batch
 
@@ -125,7 +127,7 @@ class PipelineClient:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+                sock = SharedTLS(self.tls.wrap_socket(sock, server_hostname=self.host))
             client_handshake(sock, self.secret)
         except BaseException:
             close_quietly(sock)

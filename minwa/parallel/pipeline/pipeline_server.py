@@ -4,8 +4,10 @@ One thread accepts; each connection gets a reader thread (handshake, frames chec
 against the Source shapes before their payload is read, ACK per complete batch) and a
 worker thread (cloud forward, RESULT with the class scores). The net is shared under a
 lock; a connection that is slow, idle or hostile only ever blocks its own threads, and
-a bad frame closes that connection with a logged reason. ``stop()`` (SIGTERM in
-``minwa pipeline serve``) closes the listener and every connection.
+a bad frame closes that connection with a logged reason. With TLS the socket is a
+SharedTLS, so the reader's reads and the ACK/RESULT writes never use the SSL object at
+the same time. ``stop()`` (SIGTERM in ``minwa pipeline serve``) closes the listener and
+every connection.
 """
 import queue
 import socket
@@ -22,6 +24,7 @@ from minwa.errors import CommError, ConfigError
 from . import feature_codec
 from .frame import ConnectionClosed, FrameError, close_quietly, pack, read_frame
 from .handshake import server_handshake
+from .shared_tls import SharedTLS
 
 
 class PipelineServer:
@@ -115,7 +118,7 @@ class PipelineServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             if self.tls is not None:
                 plain = sock
-                sock = self.tls.wrap_socket(plain, server_side=True)
+                sock = SharedTLS(self.tls.wrap_socket(plain, server_side=True))
                 with self._lock:
                     self._connections.discard(plain)
                     self._connections.add(sock)

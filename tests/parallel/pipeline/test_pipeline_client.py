@@ -128,12 +128,15 @@ def test_a_source_shape_that_does_not_match_is_named(pipe):
                        timeout=10, reconnect_s=1)
 
 
-def test_a_connection_closed_for_idleness_between_batches_is_reopened(pipe):
+@pytest.mark.parametrize("secure", [False, True], ids=["tcp", "tls"])
+def test_a_connection_closed_for_idleness_between_batches_is_reopened(pipe, request, secure):
+    ca, context = request.getfixturevalue("tls") if secure else (None, None)
     full, client_net, cloud = pipe.halves(pipe.chain_model(), ["pool1"])
     xs = pipe.batches(count=2)
     ref = _reference(full, xs)
-    with PipelineServer(cloud, pipe.secret, idle_timeout=1.0, log=lambda t: None) as srv:
-        with PipelineClient("127.0.0.1", srv.address[1], pipe.secret, timeout=10, reconnect_s=10) as client:
+    with PipelineServer(cloud, pipe.secret, idle_timeout=1.0, tls=context, log=lambda t: None) as srv:
+        with PipelineClient("127.0.0.1", srv.address[1], pipe.secret, tls_ca=ca, timeout=10,
+                            reconnect_s=10) as client:
             client.submit([(0, client_net_features(client_net, xs[0][0]))])
             first = client.result(0)[0]
             threading.Event().wait(2.5)  # the server drops the silent connection meanwhile
