@@ -24,6 +24,7 @@ frame that declares 4 GB costs nothing but the header.
 """
 import socket
 import struct
+import time
 from dataclasses import dataclass
 
 import numpy
@@ -147,6 +148,24 @@ def read_frame(sock, check=None, control_limit=CONTROL_LIMIT):
     if frame.length:
         frame.payload = recv_exact(sock, frame.length, f"{frame.kind_name} payload")
     return frame
+
+
+def send_all(sock, data, stall_s, chunk=1 << 16):
+    """Send every byte of ``data``, failing (socket.timeout) only when ``stall_s`` pass without progress.
+
+    ``sock.sendall`` would bound the whole frame by the socket's timeout, which the client's
+    receiver keeps short (1 s) to poll for ACKs: a large frame on a slow link then timed out
+    and was resent in a loop. Here the socket's timeout bounds one ``send`` of at most ``chunk``
+    bytes; a timed-out ``send`` has sent nothing, so it is retried with the same bytes."""
+    view = memoryview(data).cast("B")
+    last = time.monotonic()
+    while view:
+        try:
+            view = view[sock.send(view[:chunk]):]
+            last = time.monotonic()
+        except socket.timeout:
+            if time.monotonic() - last > stall_s:
+                raise
 
 
 def close_quietly(sock):

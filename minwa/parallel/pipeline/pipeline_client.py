@@ -19,7 +19,7 @@ import time
 from minwa.errors import CommError
 
 from . import feature_codec
-from .frame import ConnectionClosed, FrameError, IdleTimeout, close_quietly, pack, read_frame
+from .frame import ConnectionClosed, FrameError, IdleTimeout, close_quietly, pack, read_frame, send_all
 from .handshake import AuthError, client_handshake
 from .shared_tls import SharedTLS
 
@@ -205,7 +205,7 @@ class PipelineClient:
                 continue
             try:
                 record["t_send"] = time.perf_counter()
-                sock.sendall(record["frames"])
+                send_all(sock, record["frames"], self.timeout)
                 record["t_sent"] = time.perf_counter()
                 self.bytes_sent += record["wire_bytes"]
             except (OSError, ValueError) as exc:

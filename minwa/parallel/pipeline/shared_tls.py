@@ -60,6 +60,10 @@ class SharedTLS:
     def recv_into(self, buffer, nbytes=None):
         return self._call(self._sock.recv_into, buffer, nbytes)
 
+    def send(self, data):
+        """Send up to CHUNK bytes of ``data``; the count sent (after a timeout, retry with the same bytes)."""
+        return self._call(self._sock.send, memoryview(data).cast("B")[:CHUNK])
+
     def sendall(self, data):
         view = memoryview(data).cast("B")
         while view:

@@ -1,6 +1,8 @@
 """The wire format: round trip, and every malformed header rejected before its payload is read."""
 import socket
 import struct
+import threading
+import time
 
 import pytest
 
@@ -12,6 +14,7 @@ from minwa.parallel.pipeline.frame import (
     pack,
     parse_header,
     read_frame,
+    send_all,
 )
 
 
@@ -105,3 +108,45 @@ def test_pack_refuses_too_many_dimensions():
     with pytest.raises(FrameError):
         pack("DATA", b"", shape=(1,) * 9)
     assert struct.calcsize("!4sBBHBBHQddd8IQ") == HEADER_BYTES
+
+
+def _slow_reader(sock, total, out, pause_s=0.05, step=32768):
+    """Read ``total`` bytes in ``step`` pieces with a pause between them (a slow link)."""
+    got = bytearray()
+    while len(got) < total:
+        time.sleep(pause_s)
+        got += sock.recv(step)
+    out.append(bytes(got))
+
+
+def test_a_frame_slower_than_the_socket_timeout_is_sent_whole():
+    a, b = socket.socketpair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    data = bytes(range(256)) * 8192  # 2 MiB: about 3 s at 32 KiB per 50 ms
+    a.settimeout(0.3)  # as the client's receiver keeps it, to poll for ACKs
+    out = []
+    reader = threading.Thread(target=_slow_reader, args=(b, len(data), out))
+    reader.start()
+    try:
+        start = time.monotonic()
+        send_all(a, data, stall_s=5.0)
+        assert time.monotonic() - start > 0.3  # slower than one socket timeout, and still whole
+    finally:
+        reader.join(30)
+        a.close()
+        b.close()
+    assert out and out[0] == data
+
+
+def test_a_stalled_peer_ends_the_send_after_the_stall_bound():
+    a, b = socket.socketpair()
+    a.settimeout(0.1)
+    try:
+        start = time.monotonic()
+        with pytest.raises(socket.timeout):
+            send_all(a, b"x" * (64 << 20), stall_s=0.5)  # b never reads
+        assert time.monotonic() - start < 10
+    finally:
+        a.close()
+        b.close()
