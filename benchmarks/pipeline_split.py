@@ -223,15 +223,15 @@ def main(argv=None):
             prepared[(layer, f)] = (directory, _prepare(directory, layer, f, data))
         profiles = {}
         for rate in links:
-            # per-layer times for the planner, taken just before this link's runs (the machine's load drifts)
-            for key, (_, job) in prepared.items():
-                profiles[(rate,) + key] = _worker("profile", job, 5)
             shaped = None if rate == "loopback" else ShapedLink(rate)
             if shaped:
                 shaped.__enter__()
             try:
                 for _ in range(args.rounds):
                     for (layer, f), (directory, job) in prepared.items():
+                        # per-layer times for the planner, profiled in every round just before the variant's runs
+                        # (the shared machine's speed drifts by 20-30% over minutes); the plan uses their median
+                        profiles.setdefault((rate, layer, f), []).append(_worker("profile", job, 9))
                         for case in ("split", "cloud-only", "client-only"):
                             key = (rate, layer, f, case)
                             if case == "client-only":
@@ -258,7 +258,9 @@ def _report(results, profiles, links, variants):
               f"{'link ms':>8} {'cloud ms':>8} {'sum ms':>7} {'thr/(1/slowest)':>15} {'planned ms':>10} "
               f"{'plan/meas':>9}")
         for layer, f in variants:
-            plan = _plan(_variant_model(layer, f), profiles[(rate, layer, f)], bandwidth, CUTS[layer])
+            taken = profiles[(rate, layer, f)]
+            profile = {name: statistics.median(p[name] for p in taken) for name in taken[0]}
+            plan = _plan(_variant_model(layer, f), profile, bandwidth, CUTS[layer])
             measured = {}
             for case in ("client-only", "split", "cloud-only"):
                 rows = results[(rate, layer, f, case)]
