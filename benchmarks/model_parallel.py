@@ -14,7 +14,10 @@ For each N and mode it prints images/s, the bytes one rank sends per step, the F
 beside the measured one. The model is calibrated in the same run: the device rate from the
 N = 1 step (3 x forward FLOPs / seconds), the link's latency and bandwidth from a
 ping-pong between two ranks of the same kind of run; ``cores`` = this machine's cores
-(ranks beyond them share). Every configuration runs in its own mpiexec, alternated over
+(ranks beyond them share); the host cost of communication (CPU seconds per byte sent, which
+on a CPU cannot overlap compute) from the N = 2 data parallel step on loopback, the one
+measured point that calibrates rather than tests the model (marked * in the table).
+Every configuration runs in its own mpiexec, alternated over
 ``--rounds``; figures are medians over rounds (spread = min..max).
 """
 import argparse
@@ -167,21 +170,34 @@ def _median_rows(samples):
     return out
 
 
-def _predict(args, rates, link, n, mode):
+def _cost_row(args, rates, link, n, mode, host=0.0):
+    """The cost model's row for (n, mode): per-core rate from the N-alone step, this machine's cores, the link."""
     from minwa.net import Net
     from minwa.parallel.cost_model import CostModel, Machine
 
     model, _ = reduced_model(args.scale, args.input, args.batch)
-    machine = Machine(rates[n], link["bandwidth"], link["latency_s"])
+    cores = os.cpu_count() or 1
+    per_core = rates[n] / min(1.0, cores / n)  # the Machine divides it again when ranks share cores
+    machine = Machine(per_core, link["bandwidth"], link["latency_s"], cores=cores, host_s_per_byte=host)
     cost = CostModel(Net(model, init=False), machine)
-    row = cost.data(n) if mode == "data" or n == 1 else cost.model_data(n)
-    return row["step_s"]
+    return cost.data(n) if mode == "data" or n == 1 else cost.model_data(n)
 
 
-def _table(title, rows, rates, link, args):
+def host_cost(args, rates, loop):
+    """Seconds per byte sent that the ranks' own cores spend on communication, from N = 2 data parallel on
+    loopback: its measured step minus the model's step without that cost, over the bytes a rank sends."""
+    row, link = loop.get((2, "data")), loop.get((2, "data"), {})
+    if row is None or "bandwidth" not in link:
+        return 0.0
+    bare = _cost_row(args, rates, link, 2, "data")
+    return max(0.0, row["step_s"] - bare["step_s"]) / max(bare["bytes_per_rank"], 1.0)
+
+
+def _table(title, rows, rates, link, args, host, calibration=False):
     shown = ", ".join(f"N={n}: {r / 1e9:.2f}" for n, r in sorted(rates.items()))
     print(f"\n{title}\n  model calibrated here: link {link['latency_s'] * 1e6:.1f} us + {link['bandwidth'] / 1e6:.0f} "
-          f"MB/s (ping-pong); device GFLOP/s per rank with N processes computing alone ({shown})")
+          f"MB/s (ping-pong); device GFLOP/s per rank with N processes computing alone ({shown}); host cost "
+          f"{host * 1e9:.2f} ns per byte sent (from N=2 data on loopback{', marked *' if calibration else ''})")
     header = (f"{'N':>2} {'mode':<11} {'img/s':>8} {'spread':>15} {'MB/step/rank':>12} {'FC MB/rank':>10} "
               f"{'predicted s':>11} {'measured s':>10} {'error':>6}")
     print(header)
@@ -189,13 +205,14 @@ def _table(title, rows, rates, link, args):
     for (n, mode), row in rows.items():
         if mode == "alone":
             continue
-        predicted = _predict(args, rates, link, n, mode)
+        predicted = _cost_row(args, rates, link, n, mode, host)["step_s"]
         lo, hi = row["images_per_s_spread"]
         error = predicted / row["step_s"] - 1
         row["predicted_step_s"] = predicted
+        mark = "*" if calibration and (n, mode) == (2, "data") else ""
         print(f"{n:>2} {mode:<11} {row['images_per_s']:>8.1f} {lo:>7.1f}..{hi:<7.1f} "
               f"{row['bytes_per_step'] / 1e6:>12.3f} {row['fc_bytes_per_rank'] / 1e6:>10.2f} {predicted:>11.4f} "
-              f"{row['step_s']:>10.4f} {error:>+6.0%}")
+              f"{row['step_s']:>10.4f} {error:>+6.0%}{mark}")
     for n in sorted({n for n, _ in rows if n > 1}):
         d, m = rows.get((n, "data")), rows.get((n, "model-data"))
         if d and m:
@@ -309,7 +326,8 @@ def main(argv=None):
     loop = measure(args, ns)
     rates = {n: 3 * net.flops() / loop[(n, "alone" if n > 1 else "data")]["step_s"] for n in ns}
     link = loop.get((2, "data"), {"latency_s": 1e-6, "bandwidth": 1e9})
-    _table("loopback (shared memory)", loop, rates, link, args)
+    host = host_cost(args, rates, loop)
+    _table("loopback (shared memory)", loop, rates, link, args, host, calibration=True)
     everything["loopback"] = {f"{n} {m}": row for (n, m), row in loop.items()}
     from data_parallel import ShapedLink
 
@@ -331,7 +349,7 @@ def main(argv=None):
         rows = {key: _median_rows(value) for key, value in rows.items()}
         if (2, "data") in rows:
             _table(f"every rank on its own veth link shaped to {rate_text} (tc tbf), through a bridge", rows, rates,
-                   rows[(2, "data")], args)
+                   rows[(2, "data")], args, host)
             everything[f"link {rate_text}"] = {f"{n} {m}": row for (n, m), row in rows.items()}
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

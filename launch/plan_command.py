@@ -90,6 +90,9 @@ def main(argv):
     parser.add_argument("--batch-per-gpu", type=int, default=None, help="images per device (default: the config's)")
     parser.add_argument("--gpus-per-node", type=int, default=1, help="devices sharing one node's link (default 1)")
     parser.add_argument("--no-overlap", action="store_true", help="gradients exchanged after backward (lazy: false)")
+    parser.add_argument("--host-ns-per-byte", type=float, default=0.0,
+                        help="processor time per byte a rank sends, not overlapped with compute (CPU ranks; "
+                             "about 1.7 on the 2-core development machine over MPI shared memory; default 0)")
     parser.add_argument("--itemsize", type=int, default=4, help="bytes per value on the wire (default 4)")
     parser.add_argument("--profile", action="store_true", help="fit the device rate from steps run here")
     parser.add_argument("--profile-steps", type=int, default=3)
@@ -106,7 +109,8 @@ def main(argv):
         source = f"--profile ({seconds:.3f} s per step of batch {batch} here)"
     if rate is None:
         raise ConfigError("plan: give --flops RATE (FLOP/s of one device) or --profile to measure it here")
-    machine = Machine(rate, args.bandwidth / 8.0, args.latency, gpus_per_node=args.gpus_per_node)
+    machine = Machine(rate, args.bandwidth / 8.0, args.latency, gpus_per_node=args.gpus_per_node,
+                      host_s_per_byte=args.host_ns_per_byte * 1e-9)
     rows = plan(job, args.gpus, machine, batch, itemsize=args.itemsize, overlap=not args.no_overlap)
     if args.json:
         print(json.dumps({"rate_flops": rate, "rate_from": source, "bandwidth_bits": args.bandwidth,

@@ -16,7 +16,11 @@ bytes / bandwidth. What overlaps is what minwa's engines overlap:
 
 The link: ``bandwidth`` in bytes/s per node, ``gpus_per_node`` devices sharing it; a
 rank's messages to peers on its own node are free. ``cores`` (a CPU machine) divides the
-device rate when more ranks than cores run. Layers without FLOPs (ReLU, pooling) cost
+device rate when more ranks than cores run. ``host_s_per_byte`` is the time the rank's own
+processor spends per byte it sends (packing buckets, the MPI copies, the reduction's adds,
+polling for progress): on a CPU machine those run on the cores that compute, so they
+never overlap compute, and they are charged on the compute timeline when a transfer is
+issued (0 for devices whose transfers run beside them, e.g. GPUs with RDMA). Layers without FLOPs (ReLU, pooling) cost
 nothing here; a ``rate`` fitted from a measured step (``minwa plan --profile``) folds them in.
 """
 from ..comm.partition import part_bounds
@@ -27,16 +31,23 @@ from .shard_plan import ShardPlan
 class Machine:
     """Device rate (FLOP/s), link bandwidth (bytes/s) and latency (s) of the devices being planned for."""
 
-    def __init__(self, rate, bandwidth, latency=0.0, gpus_per_node=1, cores=None):
-        if rate <= 0 or bandwidth <= 0 or latency < 0:
-            raise ConfigError(f"plan: rate and bandwidth must be > 0 and latency >= 0, got {rate}, {bandwidth}, "
-                              f"{latency}")
+    def __init__(self, rate, bandwidth, latency=0.0, gpus_per_node=1, cores=None, host_s_per_byte=0.0):
+        if rate <= 0 or bandwidth <= 0 or latency < 0 or host_s_per_byte < 0:
+            raise ConfigError(f"plan: rate and bandwidth must be > 0, latency and host cost >= 0, got {rate}, "
+                              f"{bandwidth}, {latency}, {host_s_per_byte}")
         self.rate, self.bandwidth, self.latency = float(rate), float(bandwidth), float(latency)
         self.gpus_per_node, self.cores = int(gpus_per_node), cores
+        self.host_s_per_byte = float(host_s_per_byte)
+
+    def _share(self, n):
+        return 1.0 if self.cores is None else min(1.0, self.cores / n)
 
     def compute(self, flops, n):
-        share = 1.0 if self.cores is None else min(1.0, self.cores / n)
-        return flops / (self.rate * share)
+        return flops / (self.rate * self._share(n))
+
+    def host(self, nbytes, n):
+        """Seconds of the rank's processor to send ``nbytes`` (not overlapped with its compute)."""
+        return self.host_s_per_byte * nbytes / self._share(n)
 
     def transfer(self, nbytes, n, messages):
         """Seconds for a rank to send ``nbytes`` spread evenly over its n-1 peers, in ``messages`` messages."""
@@ -95,8 +106,9 @@ class CostModel:
             flops = layer.flops * (big_b / layer.batch) * ((hi - lo) / layer.outputs)
             fwd, bwd = self._fc_bytes(layer, entry, plan, n, big_b)
             item = self._item(layer, n, flops, 0.0)
-            item["crit_fwd"] = self.machine.transfer(fwd, n, n - 1 if entry.output == "feature" else 2 * (n - 1))
-            item["crit_bwd"] = self.machine.transfer(bwd, n, n - 1 if entry.output == "feature" else 2 * (n - 1))
+            messages = n - 1 if entry.output == "feature" else 2 * (n - 1)
+            item["crit_fwd"] = self.machine.transfer(fwd, n, messages) + self.machine.host(fwd, n)
+            item["crit_bwd"] = self.machine.transfer(bwd, n, messages) + self.machine.host(bwd, n)
             item["sent"] = fwd + bwd
             items.append(item)
         return self._simulate(items, "model-data", n)
@@ -122,14 +134,14 @@ class CostModel:
         return {"name": layer.name, "fwd": self.machine.compute(flops, n),
                 "bwd": self.machine.compute(self.backward_factor * flops, n), "crit_fwd": 0.0, "crit_bwd": 0.0,
                 "transfer": self.machine.transfer(grad_bytes, n, messages) if grad_bytes else 0.0,
-                "sent": grad_bytes}
+                "host": self.machine.host(grad_bytes, n), "sent": grad_bytes}
 
     def _simulate(self, items, mode, n):
         """One backward then the next forward; lazy transfers share one link in the order they become ready."""
         t = link = 0.0
         done = [0.0] * len(items)
         for i in range(len(items) - 1, -1, -1):
-            t += items[i]["bwd"] + items[i]["crit_bwd"]
+            t += items[i]["bwd"] + items[i]["crit_bwd"] + items[i]["host"]
             if items[i]["transfer"]:
                 link = max(link, t) + items[i]["transfer"]
                 done[i] = link
@@ -141,8 +153,9 @@ class CostModel:
                 t = max(t, done[i])
             t += item["fwd"] + item["crit_fwd"]
         compute = sum(item["fwd"] + item["bwd"] for item in items)
+        host = sum(item["host"] for item in items)
         critical = sum(item["crit_fwd"] + item["crit_bwd"] for item in items)
-        return {"mode": mode, "n": n, "step_s": t, "compute_s": compute, "critical_comm_s": critical,
+        return {"mode": mode, "n": n, "step_s": t, "compute_s": compute, "critical_comm_s": critical, "host_s": host,
                 "exposed_comm_s": t - compute, "overlapped_comm_s": sum(i["transfer"] for i in items),
                 "backward_s": backward, "bytes_per_rank": sum(item["sent"] for item in items),
                 "images_per_s": n * self.batch / t if t > 0 else float("inf")}

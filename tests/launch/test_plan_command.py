@@ -30,6 +30,19 @@ def test_table_and_json_for_the_paper_setting(capsys):
     assert rows[8]["winner"] == "model-data"
 
 
+def test_host_cost_slows_only_the_ranks_that_send(capsys):
+    args = [DEEP, "--gpus", "4", "--flops", "4.29e12", "--bandwidth", "56e9", "--batch-per-gpu", "64", "--json"]
+    plan_command.main(args)
+    bare = {row["n"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    plan_command.main(args + ["--host-ns-per-byte", "2"])
+    hosted = {row["n"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert hosted[1]["data"]["step_s"] == bare[1]["data"]["step_s"]  # one device sends nothing
+    for n in (2, 4):
+        sent = bare[n]["data"]["bytes_per_rank"]
+        assert hosted[n]["data"]["host_s"] == pytest.approx(2e-9 * sent)
+        assert hosted[n]["data"]["step_s"] == pytest.approx(bare[n]["data"]["step_s"] + 2e-9 * sent)
+
+
 def test_profile_fits_the_rate_here(capsys):
     config = os.path.join(ROOT, "configs", "default.yaml")
     assert plan_command.main([config, "--gpus", "2", "--batch-per-gpu", "4", "--profile", "--profile-steps", "1",

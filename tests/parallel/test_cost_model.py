@@ -34,6 +34,19 @@ def test_data_parallel_bytes_are_the_butterfly_bound_and_compute_is_flops_over_r
     assert model.data(1)["bytes_per_rank"] == 0
 
 
+def test_host_cost_of_sending_is_added_to_the_compute_and_grows_when_ranks_share_cores():
+    net = fc3(4)
+    h = 1e-9
+    bare = CostModel(net, Machine(1e9, 1e30, cores=2), itemsize=8)
+    hosted = CostModel(net, Machine(1e9, 1e30, cores=2, host_s_per_byte=h), itemsize=8)
+    for n, shared in ((2, 1.0), (4, 2.0)):  # 4 ranks on 2 cores: each rank's sends take twice its time
+        data, extra = bare.data(n), hosted.data(n)
+        assert extra["host_s"] == pytest.approx(h * data["bytes_per_rank"] * shared)
+        assert extra["step_s"] == pytest.approx(data["step_s"] + extra["host_s"])  # never hidden behind compute
+        sharded, sharded_hosted = bare.model_data(n), hosted.model_data(n)
+        assert sharded_hosted["step_s"] == pytest.approx(sharded["step_s"] + h * sharded["bytes_per_rank"] * shared)
+
+
 @pytest.mark.parametrize("n", [2, 4])
 def test_model_data_bytes_equal_the_sharded_layer_formula(n):
     net = fc3(BATCH // n)
