@@ -4,6 +4,8 @@ A job that runs past its timeout is killed with its whole process group and the
 test fails, so a hang is a failure, never a stuck CI run.
 """
 import copy
+import datetime
+import ipaddress
 import json
 import os
 import re
@@ -227,3 +229,40 @@ def mpirun():
 @pytest.fixture(name="read_ranks")
 def read_ranks_fixture():
     return read_ranks
+
+
+def _self_signed(cert, key):
+    """A certificate for 127.0.0.1 from the cryptography package, else the openssl command, else skip."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
+        if shutil.which("openssl") is None:
+            pytest.skip("neither the cryptography package nor the openssl command is here")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+        return
+    private = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(private, hashes.SHA256()))
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """(certificate, key) paths: a self-signed TLS certificate for 127.0.0.1, for pipeline tests."""
+    cert, key = tmp_path / "tls-cert.pem", tmp_path / "tls-key.pem"
+    _self_signed(cert, key)
+    return cert, key

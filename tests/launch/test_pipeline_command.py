@@ -1,9 +1,7 @@
 """``minwa pipeline split|serve|run|plan`` as a user runs them: two processes on 127.0.0.1, SIGTERM, TLS."""
-import datetime
 import json
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
@@ -161,42 +159,9 @@ def test_plan_names_the_best_cut(job):
     assert "best by latency: data (cloud-only)" in out.stdout  # a very slow client: send the images
 
 
-def _self_signed(directory):
-    """A certificate for 127.0.0.1 from the cryptography package, else the openssl command, else skip."""
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    try:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-    except ImportError:
-        if shutil.which("openssl") is None:
-            pytest.skip("neither the cryptography package nor the openssl command is here")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
-        return cert, key
-    import ipaddress
-
-    private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                                  critical=False)
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                   .sign(private, hashes.SHA256()))
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    return cert, key
-
-
-def test_tls(job):
+def test_tls(job, tls_files):
     directory, weights, port = job
-    cert, key = _self_signed(directory)
+    cert, key = tls_files
     server = Server(directory / "s" / "cloud.yaml", "--weights", weights, "--tls-cert", cert, "--tls-key", key)
     try:
         assert "TLS" in server.wait_for("listening on")
