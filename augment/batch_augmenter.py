@@ -34,7 +34,7 @@ class BatchAugmenter:
         indices = numpy.asarray(backend.to_host(indices)).reshape(-1)
         if len(indices) != images.shape[0]:
             raise DataError(f"augment: {images.shape[0]} images but {len(indices)} indices")
-        params = [self.transform.params(images.shape[1:3], int(i), epoch) for i in indices]
+        params = self.transform.batch_params([images.shape[1:3]] * len(indices), indices, epoch)
         return self.apply(images, params)
 
     def apply(self, images, params):

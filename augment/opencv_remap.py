@@ -15,7 +15,7 @@ from .warp_map import affine_terms, fill_coords
 
 
 class RemapTable:
-    """A fused map in the crop's own frame as OpenCV float maps: for every output pixel the source
+    """A fused map in the crop's own frame as OpenCV fixed-point maps: for every output pixel the source
     position relative to the box of source pixels it reads, so one table serves every crop offset."""
 
     def __init__(self, cv2, size, flip=False, degrees=0, lens=(0.0, 0.0, 1.0, 1.0), fac=None):

@@ -28,12 +28,12 @@ class Transform:
     def size(self):
         return self.pipeline.size
 
-    def params(self, image_shape, index, epoch):
-        """The SampleParams this transform uses for sample ``index`` at ``epoch``."""
-        height, width = image_shape[:2]
+    def batch_params(self, shapes, indices, epoch):
+        """The SampleParams of each sample ``indices[k]`` (image shape ``shapes[k]``), drawn for the batch at once."""
         if not self.train:
-            return self.pipeline.centre(height, width)
-        return self.pipeline.sample(self.seed, epoch, index, height, width)
+            return [self.pipeline.centre(*shape[:2]) for shape in shapes]
+        uniforms = sample_uniforms_batch(self.seed, epoch, indices)
+        return [self.pipeline.draw(u, *shape[:2]) for u, shape in zip(uniforms, shapes)]
 
     def __call__(self, images, indices, epoch=0, out=None):
         """uint8 N x size x size x C; written into ``out`` when it is a C-contiguous array of that
@@ -48,15 +48,12 @@ class Transform:
         shape = (len(images), size, size, images[0].shape[2])
         if out is None or out.shape != shape or out.dtype != numpy.uint8 or not out.flags.c_contiguous:
             out = numpy.empty(shape, dtype=numpy.uint8)
-        uniforms = sample_uniforms_batch(self.seed, epoch, indices) if self.train else None
+        params = self.batch_params([image.shape for image in images], indices, epoch)
         for i, (image, index) in enumerate(zip(images, indices)):
             where = f"augment: sample {int(index)}"
             if image.shape[2] != shape[3]:
                 raise DataError(f"{where}: {image.shape[2]} channel(s) where the batch has {shape[3]}")
-            height, width = image.shape[:2]
-            params = self.pipeline.draw(uniforms[i], height, width) if self.train \
-                else self.pipeline.centre(height, width)
-            self.pipeline.apply(image, params, out[i], where)
+            self.pipeline.apply(image, params[i], out[i], where)
         return out
 
 

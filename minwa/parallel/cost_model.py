@@ -20,8 +20,9 @@ device rate when more ranks than cores run. ``host_s_per_byte`` is the time the 
 processor spends per byte it sends (packing buckets, the MPI copies, the reduction's adds,
 polling for progress): on a CPU machine those run on the cores that compute, so they
 never overlap compute, and they are charged on the compute timeline when a transfer is
-issued (0 for devices whose transfers run beside them, e.g. GPUs with RDMA). Layers without FLOPs (ReLU, pooling) cost
-nothing here; a ``rate`` fitted from a measured step (``minwa plan --profile``) folds them in.
+issued (0 for devices whose transfers run beside them, e.g. GPUs with RDMA). Layers
+without FLOPs (ReLU, pooling) cost nothing here; a ``rate`` fitted from a measured step
+(``minwa plan --profile``) folds them in.
 """
 from ..comm.partition import part_bounds
 from ..errors import ConfigError
