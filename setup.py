@@ -24,8 +24,9 @@ setup(
     install_requires=["numpy>=1.22", "mpi4py>=3.1", "mpich; platform_system!='Windows'",
                       "h5py>=3.0", "Pillow>=9.0", "PyYAML>=5.4", "threadpoolctl>=3.1"],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.8", "ruff", "opencv-python-headless"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "scipy>=1.8", "ruff", "opencv-python-headless", "numba"],
         "opencv": ["opencv-python-headless"],
+        "numba": ["numba"],
         "gpu": ["cupy"],
         "plot": ["matplotlib"],
         "bench": ["torch", "albumentations"],

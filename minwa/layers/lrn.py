@@ -7,6 +7,7 @@ Windows are centred and zero-padded; local_size must be odd.  The window sums ar
 separable box sums, one pass per offset, so nothing loops over pixels.
 """
 from ..backend import xp_of
+from . import _jit, _lrn_kernels
 from ._layout import batch_chunks, empty_like_layout
 from ._threads import run_chunks
 from ._util import choice, four_d, number
@@ -66,6 +67,10 @@ class LRN(Layer):
         n = self.size if self.region == "ACROSS_CHANNELS" else self.size * self.size
         return self.alpha / n
 
+    def _power_mode(self):
+        """The finishing kernels' choice of scale^-beta (see _lrn_kernels.py)."""
+        return {0.75: 0, 0.5: 1, 1.0: 2}.get(self.beta, 3)
+
     def forward(self, bottoms):
         x = bottoms[0]
         xp = xp_of(x)
@@ -74,6 +79,11 @@ class LRN(Layer):
         scale = empty_like_layout(x)
         factor = empty_like_layout(x)
         shift = t(self.k if self.region == "ACROSS_CHANNELS" else 1.0)
+        window, finish = _jit.kernel(_lrn_kernels.window_sum, xp), _jit.kernel(_lrn_kernels.finish_forward, xp)
+        self._compiled = window is not None
+        across = self.region == "ACROSS_CHANNELS"
+        views = [_jit.nhwc_view(a) for a in (x, y, scale, factor)]
+
         # one cache-sized chunk of images at a time: the dozen passes below then run from cache
         def chunk(n0, n1):
             xs = x[n0:n1]
@@ -85,7 +95,12 @@ class LRN(Layer):
             factor[n0:n1] = f
             xp.multiply(xs, f, out=y[n0:n1])
 
-        run_chunks(xp, chunk, batch_chunks(xp, x.shape[0], x[0].size))
+        def compiled_chunk(n0, n1):
+            xs, ys, ss, fs = (v[n0:n1] for v in views)
+            window(xs * xs, ss, self.size, across)
+            finish(xs, ss, fs, ys, t(self._coeff()), shift, t(1), self._power_mode(), t(-self.beta))
+
+        run_chunks(xp, compiled_chunk if self._compiled else chunk, batch_chunks(xp, x.shape[0], x[0].size))
         self._x, self._y, self._scale, self._factor = x, y, scale, factor
         return [y]
 
@@ -111,5 +126,18 @@ class LRN(Layer):
             xp.multiply(g, factor[n0:n1], out=out)
             out -= acc
 
+        views = [_jit.nhwc_view(a) for a in (dy, x, y, scale, factor, dx)]
+        across = self.region == "ACROSS_CHANNELS"
+
+        def compiled_chunk(n0, n1):
+            window, finish = _jit.compiled(_lrn_kernels.window_sum), _jit.compiled(_lrn_kernels.finish_backward)
+            g, xs, ys, ss, fs, out = (v[n0:n1] for v in views)
+            ratio = g * ys
+            ratio /= ss
+            acc = xp.empty_like(ratio)
+            window(ratio, acc, self.size, across)
+            finish(g, xs, fs, acc, out, coeff)
+
+        chunk = compiled_chunk if self._compiled else chunk
         run_chunks(xp, chunk, batch_chunks(xp, dy.shape[0], dy[0].size))
         return [dx]

@@ -13,7 +13,8 @@ on the host threads of _threads.py.
 import math
 
 from ..backend import xp_of
-from ._layout import batch_chunks, empty_like_layout, nchw_view, nhwc, zeros_like_layout
+from . import _jit, _pool_kernels
+from ._layout import CACHE_CHUNK, batch_chunks, empty_like_layout, nchw_view, nhwc, zeros_like_layout
 from ._threads import run_chunks
 from ._util import boolean, choice, four_d, shape_error, spatial_pair
 from .layer import Layer
@@ -93,9 +94,57 @@ class Pooling(Layer):
         if self.global_pooling:
             return [self._global_forward(x)]
         oh, ow = self._out_hw(h, w)
+        xp = xp_of(x)
+        name = "max_forward" if self.method == "MAX" else "ave_forward"
+        compiled = _jit.kernel(getattr(_pool_kernels, name), xp)
+        self._compiled = compiled is not None
+        if self._compiled:
+            return [self._compiled_forward(compiled, x, oh, ow)]
         if self.method == "MAX":
             return [self._max_forward(x, oh, ow)]
         return [self._ave_forward(x, oh, ow)]
+
+    def _compiled_forward(self, kernel, x, oh, ow):
+        """One compiled pass per chunk of images (see _jit.py); MAX keeps each winner's flat position."""
+        xp = xp_of(x)
+        n, c, h, w = x.shape
+        geometry = self.kernel + self.stride + self.pad
+        self._channels_last = x.strides[1] < x.strides[3]
+        y = empty_like_layout(x, (n, c, oh, ow))
+        xs, ys = _jit.nhwc_view(x), _jit.nhwc_view(y)
+        if self.method == "MAX":
+            self._flat_arg = empty_like_layout(x, (n, c, oh, ow), dtype="int32")
+            extra = _jit.nhwc_view(self._flat_arg)
+        else:
+            self._inv_area = 1 / self._pool_sizes(h, w, oh, ow, x.dtype, xp)
+            extra = None
+
+        def chunk(n0, n1):
+            kernel(xs[n0:n1], ys[n0:n1], self._inv_area if extra is None else extra[n0:n1], *geometry)
+
+        run_chunks(xp, chunk, batch_chunks(xp, n, x[0].size, CACHE_CHUNK))
+        return y
+
+    def _compiled_backward(self, dy):
+        xp = xp_of(dy)
+        n, c, h, w = self._in_shape
+        dx = empty_like_layout(dy, (n, c, h, w))
+        dys, dxs = _jit.nhwc_view(dy), _jit.nhwc_view(dx)
+        if self.method == "MAX":
+            kernel = _jit.compiled(_pool_kernels.max_backward)
+            arg = _jit.nhwc_view(self._flat_arg)
+
+            def chunk(n0, n1):
+                kernel(dys[n0:n1], arg[n0:n1], dxs[n0:n1])
+        else:
+            kernel = _jit.compiled(_pool_kernels.ave_backward)
+            geometry = self.kernel + self.stride + self.pad
+
+            def chunk(n0, n1):
+                kernel(dys[n0:n1], self._inv_area, dxs[n0:n1], *geometry)
+
+        run_chunks(xp, chunk, batch_chunks(xp, n, c * h * w, CACHE_CHUNK))
+        return dx
 
     # The image is padded and split by column phase (column mod stride_w) into one buffer
     # (N, C, Hp, stride_w, Wp / stride_w), laid out in memory like the input.  Every window
@@ -231,6 +280,8 @@ class Pooling(Layer):
             # a gradient that arrives NCHW (e.g. from InnerProduct) is brought to the forward's layout
             # once, so every pass below runs over one memory order and dx leaves channels-last
             dy = nchw_view(nhwc(dy))
+        if self._compiled:
+            return [self._compiled_backward(dy)]
         n, c, h, w = self._in_shape
         (kh, kw), sh = self.kernel, self.stride[0]
         oh, ow = dy.shape[2], dy.shape[3]

@@ -126,3 +126,12 @@ def helpers():
     h = H()
     h.spaced, h.away_from_zero = spaced, away_from_zero
     return h
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def kernel_path(request, monkeypatch):
+    """Run a test on the numpy passes and on the compiled kernels of _jit.py (skipped without numba)."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("MINWA_NUMBA", "1" if request.param == "numba" else "0")
+    return request.param

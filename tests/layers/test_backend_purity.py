@@ -1,6 +1,6 @@
 """Layer code must compute through the backend's xp so it runs unchanged on cupy.
 
-Every module in minwa/layers/ except the host-side fillers, registry and param may not
+Every module in minwa/layers/ except the host-side fillers, registry, param and CPU kernels may not
 name numpy at all (no ``import numpy``, no ``np.``/``numpy.``).  Checked on tokens, so
 docstrings and comments may still mention it.
 """
@@ -10,7 +10,8 @@ import tokenize
 
 import minwa.layers
 
-HOST_SIDE = {"fillers.py", "registry.py", "param.py"}
+#: host-side by nature; the *_kernels.py files are numba loops that only ever run on a CPU (see _jit.py)
+HOST_SIDE = {"fillers.py", "registry.py", "param.py", "_pool_kernels.py", "_lrn_kernels.py"}
 LAYER_DIR = pathlib.Path(minwa.layers.__file__).parent
 
 

@@ -4,6 +4,9 @@ import pytest
 
 from minwa.errors import ConfigError
 
+#: every test runs on the numpy passes and on the compiled kernels (conftest.kernel_path)
+pytestmark = pytest.mark.usefixtures("kernel_path")
+
 
 def reference_lrn(x, size, alpha, beta, k, region):
     n, c, h, w = x.shape

@@ -6,6 +6,9 @@ import pytest
 
 from minwa.errors import ConfigError
 
+#: every test runs on the numpy passes and on the compiled kernels (conftest.kernel_path)
+pytestmark = pytest.mark.usefixtures("kernel_path")
+
 
 def reference_pool(x, kernel, stride, pad, method):
     """Caffe's PoolingLayer::Forward_cpu, transcribed loop by loop."""

@@ -1,0 +1,105 @@
+"""Pooling kernels for _jit.py: plain loops over (N, H, W, C) views, compiled by numba.
+
+Windows follow Caffe: a window starts at ``o * stride - pad``, ends at most ``pad``
+past the image, and is clipped to the image; MAX keeps the first largest value in
+row-major order (padding never wins) and records its flat position ``row * W + col``;
+AVE divides the clipped window's sum by ``inv_area`` (the unclipped size's reciprocal,
+given per output position).  The innermost loop runs over channels, contiguous in
+channels-last memory.  The sums are taken in the numpy passes' order (along W, then
+along H), so forward outputs equal the numpy path's exactly.
+"""
+import numpy as np
+
+
+def max_forward(x, y, arg, kh, kw, sh, sw, ph, pw):
+    n, h, w, c = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    for b in range(n):
+        for oy in range(oh):
+            y0 = oy * sh - ph
+            y1 = min(y0 + kh, h)
+            y0 = max(y0, 0)
+            for ox in range(ow):
+                x0 = ox * sw - pw
+                x1 = min(x0 + kw, w)
+                x0 = max(x0, 0)
+                best = y[b, oy, ox]
+                where = arg[b, oy, ox]
+                for ch in range(c):
+                    best[ch] = -np.inf
+                    where[ch] = 0
+                for iy in range(y0, y1):
+                    for ix in range(x0, x1):
+                        pixel = x[b, iy, ix]
+                        flat = iy * w + ix
+                        for ch in range(c):
+                            v = pixel[ch]
+                            better = v > best[ch]
+                            best[ch] = v if better else best[ch]
+                            where[ch] = flat if better else where[ch]
+
+
+def max_backward(dy, arg, dx):
+    n, oh, ow, c = dy.shape
+    w = dx.shape[2]
+    dx[...] = 0
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                g = dy[b, oy, ox]
+                where = arg[b, oy, ox]
+                for ch in range(c):
+                    flat = where[ch]
+                    dx[b, flat // w, flat % w, ch] += g[ch]
+
+
+def ave_forward(x, y, inv_area, kh, kw, sh, sw, ph, pw):
+    n, h, w, c = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    row_sum = np.empty(c, dtype=x.dtype)
+    for b in range(n):
+        for oy in range(oh):
+            y0 = oy * sh - ph
+            y1 = min(y0 + kh, h)
+            y0 = max(y0, 0)
+            for ox in range(ow):
+                x0 = ox * sw - pw
+                x1 = min(x0 + kw, w)
+                x0 = max(x0, 0)
+                out = y[b, oy, ox]
+                for ch in range(c):
+                    out[ch] = 0
+                for iy in range(y0, y1):
+                    row = x[b, iy]
+                    for ch in range(c):
+                        row_sum[ch] = row[x0, ch]
+                    for ix in range(x0 + 1, x1):
+                        for ch in range(c):
+                            row_sum[ch] += row[ix, ch]
+                    for ch in range(c):
+                        out[ch] += row_sum[ch]
+                scale = inv_area[oy, ox]
+                for ch in range(c):
+                    out[ch] *= scale
+
+
+def ave_backward(dy, inv_area, dx, kh, kw, sh, sw, ph, pw):
+    n, oh, ow, c = dy.shape
+    h, w = dx.shape[1], dx.shape[2]
+    dx[...] = 0
+    for b in range(n):
+        for oy in range(oh):
+            y0 = oy * sh - ph
+            y1 = min(y0 + kh, h)
+            y0 = max(y0, 0)
+            for ox in range(ow):
+                x0 = ox * sw - pw
+                x1 = min(x0 + kw, w)
+                x0 = max(x0, 0)
+                g = dy[b, oy, ox]
+                scale = inv_area[oy, ox]
+                for iy in range(y0, y1):
+                    for ix in range(x0, x1):
+                        target = dx[b, iy, ix]
+                        for ch in range(c):
+                            target[ch] += g[ch] * scale
