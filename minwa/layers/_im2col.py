@@ -7,6 +7,8 @@ no Python loop touches pixels.  ``col2im_add`` scatters columns back with one
 strided add per kernel offset (kh*kw of them).
 """
 from ..backend import xp_of
+from . import _threads
+from ._layout import batch_chunks
 
 
 def out_size(size, kernel, stride, pad, dilation=1):
@@ -15,17 +17,26 @@ def out_size(size, kernel, stride, pad, dilation=1):
 
 
 def pad_nhwc(x_nhwc, ph, pw):
-    """A new zero-padded (N, H + 2 ph, W + 2 pw, C) contiguous copy of a channels-last array (or view)."""
+    """A new zero-padded (N, H + 2 ph, W + 2 pw, C) contiguous copy of a channels-last array (or view).
+
+    Copied by chunks of images on the layer threads (a convolution's input, or its output
+    gradient, is tens of MB: one copy on one core showed as 4 ms of every cifar10_full step).
+    """
     xp = xp_of(x_nhwc)
     n, h, w, c = x_nhwc.shape
     out = xp.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x_nhwc.dtype)
-    if ph:
-        out[:, :ph] = 0
-        out[:, ph + h:] = 0
-    if pw:
-        out[:, ph:ph + h, :pw] = 0
-        out[:, ph:ph + h, pw + w:] = 0
-    out[:, ph:ph + h, pw:pw + w] = x_nhwc
+
+    def chunk(n0, n1):
+        part = out[n0:n1]
+        if ph:
+            part[:, :ph] = 0
+            part[:, ph + h:] = 0
+        if pw:
+            part[:, ph:ph + h, :pw] = 0
+            part[:, ph:ph + h, pw + w:] = 0
+        part[:, ph:ph + h, pw:pw + w] = x_nhwc[n0:n1]
+
+    _threads.run_chunks(xp, chunk, batch_chunks(xp, n, out[0].size))
     return out
 
 
