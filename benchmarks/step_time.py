@@ -56,14 +56,17 @@ def _model(name, batch):
 
 
 def _timed(fn, warmup, steps):
+    """Wall times of ``steps`` calls after ``warmup`` untimed ones, and the CPU seconds per timed call
+    (all threads; the warm-up, where numba loads its kernels and PyTorch its, is left out)."""
     for _ in range(warmup):
         fn()
     times = []
+    cpu0 = time.process_time()
     for _ in range(steps):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return times
+    return times, (time.process_time() - cpu0) / steps
 
 
 # -- workers: one per subprocess ------------------------------------------------------------
@@ -75,7 +78,7 @@ def work_gemm(args):
     rng = numpy.random.default_rng(0)
     a = rng.standard_normal((1024, 1024), dtype=numpy.float32)
     b = rng.standard_normal((1024, 1024), dtype=numpy.float32)
-    times = _timed(lambda: a @ b, 2, 9)
+    times, _ = _timed(lambda: a @ b, 2, 9)
     blas = blas_controller()
     return {"gflops": 2.0 * 1024 ** 3 / statistics.median(times) / 1e9,
             "blas_threads": [lib["num_threads"] for lib in blas.info()] if blas else None}
@@ -118,9 +121,7 @@ def work_minwa(args):
         net.backward()
         solver.step()
 
-    cpu0 = time.process_time()
-    times = _timed(step, args.warmup, args.steps)
-    cpu = (time.process_time() - cpu0) / (args.warmup + args.steps)
+    times, cpu = _timed(step, args.warmup, args.steps)
     out = {"times": times, "cpu_per_step": cpu, "peak_rss_mb": _rss_mb(), "base_rss_mb": base,
            "flops": 3.0 * net.flops() * args.batch / net.blob_shapes[data][0],
            "threads": thread_count(), "blas_threads": [lib["num_threads"] for lib in blas_controller().info()]}
@@ -157,9 +158,7 @@ def work_torch(args):
         loss_fn(module(x), y).backward()
         opt.step()
 
-    cpu0 = time.process_time()
-    times = _timed(step, args.warmup, args.steps)
-    cpu = (time.process_time() - cpu0) / (args.warmup + args.steps)
+    times, cpu = _timed(step, args.warmup, args.steps)
     return {"times": times, "cpu_per_step": cpu, "peak_rss_mb": _rss_mb(), "base_rss_mb": base,
             "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
 
