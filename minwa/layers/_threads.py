@@ -26,6 +26,8 @@ LANES = 4
 
 _state = {"pool": None, "size": None, "blas": None}
 _lock = threading.Lock()
+#: set while a thread runs chunks, so a pass started inside a chunk runs there, in order
+_inside = threading.local()
 
 
 def thread_count():
@@ -73,31 +75,56 @@ def _pool(size):
         return _state["pool"]
 
 
+def _run_groups(xp, groups, work):
+    """Call ``work(group)`` for every group: the workers (the calling thread among them) each take
+    the next group as soon as they are free, so a core the OS lends elsewhere for a while does not
+    hold the others up.  Which thread runs a group never changes a result (see the module docstring)."""
+    if xp.__name__ != "numpy" or getattr(_inside, "active", False) or not blas_held():
+        for group in groups:
+            work(group)
+        return
+    workers = min(thread_count(), len(groups))
+    pending = iter(groups)
+    take = threading.Lock()
+
+    def drain():
+        _inside.active = True
+        try:
+            while True:
+                with take:
+                    group = next(pending, None)
+                if group is None:
+                    return
+                work(group)
+        finally:
+            _inside.active = False
+
+    with blas_controller().limit(limits=1):
+        if workers < 2:
+            drain()
+            return
+        pool = _pool(thread_count() - 1)  # one size, whatever this pass uses: no pool rebuilt
+        futures = [pool.submit(drain) for _ in range(workers - 1)]
+        try:
+            drain()
+        finally:
+            wait(futures)  # all of them, so none still runs once BLAS threads are restored
+        for future in futures:
+            future.result()  # re-raises a worker's exception here
+
+
 def run_lanes(xp, fn, chunks, lanes=LANES):
     """Call ``fn(lane, n0, n1)`` for every chunk; lane k takes chunks k, k + lanes, ... in order."""
     groups = [(lane, chunks[lane::lanes]) for lane in range(lanes) if chunks[lane::lanes]]
 
-    def work(assigned):
-        for lane, group in assigned:
-            for n0, n1 in group:
-                fn(lane, n0, n1)
+    def work(group):
+        lane, assigned = group
+        for n0, n1 in assigned:
+            fn(lane, n0, n1)
 
-    in_worker = threading.current_thread().name.startswith("minwa-layer")
-    if xp.__name__ != "numpy" or in_worker or not blas_held():
-        work(groups)
-        return
-    workers = min(thread_count(), len(groups))
-    with blas_controller().limit(limits=1):
-        if workers < 2:
-            work(groups)
-        else:
-            pool = _pool(workers)
-            futures = [pool.submit(work, groups[k::workers]) for k in range(workers)]
-            wait(futures)  # all of them, so none still runs once BLAS threads are restored
-            for future in futures:
-                future.result()  # re-raises a worker's exception here
+    _run_groups(xp, groups, work)
 
 
 def run_chunks(xp, fn, chunks):
     """Call ``fn(n0, n1)`` for every chunk (chunks write disjoint outputs, so any order will do)."""
-    run_lanes(xp, lambda lane, n0, n1: fn(n0, n1), chunks)
+    _run_groups(xp, chunks, lambda chunk: fn(*chunk))
