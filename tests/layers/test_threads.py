@@ -46,8 +46,8 @@ def run_layer(make_layer, spec, x, dy, dtype):
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["type"] + "-" + str(list(s.values())[1:]))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_layer_is_bit_identical_for_any_thread_count(make_layer, rng, monkeypatch, small_chunks, spec, dtype,
-                                                     channels_last):
+def test_layer_is_bit_identical_for_any_thread_count(make_layer, rng, monkeypatch, small_chunks, kernel_path, spec,
+                                                     dtype, channels_last):
     x = rng.standard_normal((7, 4, 9, 8)).astype(dtype)
     if channels_last:  # the layout a convolution hands on
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
