@@ -4,6 +4,7 @@
     python benchmarks/step_time.py --quick          # the same, fewer rounds and steps (about 2-3 minutes)
     python benchmarks/step_time.py --layers         # also minwa's per-layer forward/backward times
     python benchmarks/step_time.py --models cifar10_full --threads 1 --rounds 5
+    MINWA_NUMBA=0 python benchmarks/step_time.py    # minwa without its compiled pooling/LRN kernels
 
 Honest by construction: every figure comes from its own subprocess (minwa, PyTorch and the
 float32 GEMM reference never share a process, so no idle BLAS/OpenMP pool of one steals the
@@ -105,6 +106,7 @@ def work_minwa(args):
     import numpy
 
     import minwa
+    from minwa.layers import _jit
     from minwa.layers._threads import blas_controller, thread_count
 
     base = _rss_mb()
@@ -124,7 +126,8 @@ def work_minwa(args):
     times, cpu = _timed(step, args.warmup, args.steps)
     out = {"times": times, "cpu_per_step": cpu, "peak_rss_mb": _rss_mb(), "base_rss_mb": base,
            "flops": 3.0 * net.flops() * args.batch / net.blob_shapes[data][0],
-           "threads": thread_count(), "blas_threads": [lib["num_threads"] for lib in blas_controller().info()]}
+           "threads": thread_count(), "kernels": "numba" if _jit.enabled() else "numpy",
+           "blas_threads": [lib["num_threads"] for lib in blas_controller().info()]}
     if args.layers:
         fwd, bwd = {}, {}
         _wrap_layers(net, fwd, bwd)
@@ -195,7 +198,7 @@ def _report(model, batch, threads, runs):
     rate = first["flops"] / med_m * 1e3 / 1e9
     cpu_m = statistics.median(r["cpu_per_step"] for r in runs["minwa"]) * 1e3
     print(f"minwa step           : {text_m} ms   cpu {cpu_m:.1f} ms/step   {batch / med_m * 1e3:.1f} img/s"
-          f"   threads {first['threads']}, BLAS {first['blas_threads']}")
+          f"   threads {first['threads']}, BLAS {first['blas_threads']}, pooling/LRN kernels {first['kernels']}")
     print(f"minwa achieved rate  : {rate:.1f} GFLOP/s = {rate / gemm:.1%} of the GEMM rate")
     rss = max(r["peak_rss_mb"] for r in runs["minwa"])
     grow = max(r["peak_rss_mb"] - r["base_rss_mb"] for r in runs["minwa"])
