@@ -128,9 +128,10 @@ class LRN(Layer):
 
         views = [_jit.nhwc_view(a) for a in (dy, x, y, scale, factor, dx)]
         across = self.region == "ACROSS_CHANNELS"
+        if self._compiled:
+            window, finish = _jit.compiled(_lrn_kernels.window_sum), _jit.compiled(_lrn_kernels.finish_backward)
 
         def compiled_chunk(n0, n1):
-            window, finish = _jit.compiled(_lrn_kernels.window_sum), _jit.compiled(_lrn_kernels.finish_backward)
             g, xs, ys, ss, fs, out = (v[n0:n1] for v in views)
             ratio = g * ys
             ratio /= ss
