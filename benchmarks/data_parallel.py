@@ -8,7 +8,8 @@
 For each model it runs, on synthetic data (throughput does not depend on the pixels):
 
 - N = 1 and N = 2 ranks at a fixed per-rank batch (weak scaling); efficiency is
-  images/s(N=2) / (2 x images/s(N=1)), both measured in this run;
+  images/s(N=2) / (2 x images/s(N=1)), both measured in this run; N = 1, N = 2 and
+  PyTorch DDP alternate over ``--rounds`` rounds and the tables show medians;
 - per mode (synchronous, lazy, sharded, MPI allreduce baseline, int8): the bytes one
   rank sends per step against the butterfly bound 2(N-1)/N x gradient bytes;
 - the weak-scaling speedup img/s(N=2) / img/s(N=1) of the best mode and, when torch is
@@ -192,7 +193,7 @@ def _hidden(row):
 
 def _table(title, single, rows):
     print(f"\n{title}")
-    header = (f"{'mode':<10} {'img/s':>8} {'weak-scaling':>12} {'MB/step/rank':>13} {'/bound':>7} "
+    header = (f"{'mode':<10} {'img/s':>8} {'efficiency':>12} {'MB/step/rank':>13} {'/bound':>7} "
               f"{'exchange ms':>11} {'backward ms':>11} {'blocked ms':>10} {'hidden':>7}")
     print(header)
     print("-" * len(header))
@@ -207,6 +208,19 @@ def _table(title, single, rows):
         print(f"{mode:<10} {row['images_per_s']:>8.1f} {efficiency:>12.2f} {megabytes:>12.3f}{mark:1} "
               f"{ratio:>7.3f} {row['exchange_seconds'] * 1e3:>11.1f} {row['backward_per_step'] * 1e3:>11.1f} "
               f"{row['wait_per_step'] * 1e3:>10.1f} {_hidden(row):>7.0%}")
+
+
+def _median_row(rows):
+    """The median over rounds of every number in a result row (other fields from the first round)."""
+    out = dict(rows[0])
+    for key, value in rows[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = statistics.median(row[key] for row in rows)
+    return out
+
+
+def _median_spread(values):
+    return f"{statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]"
 
 
 def _bits_per_s(rate):
@@ -285,6 +299,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=32, help="images per rank and step (weak scaling)")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of N=1, N=2 and PyTorch DDP")
     parser.add_argument("--bucket-bytes", type=int, default=64 * 1024, help="DataParallel's bucket_bytes")
     parser.add_argument("--link", action="append", default=[], help="also run over a veth link shaped to RATE "
                         "(tc syntax, e.g. 1gbit); may be repeated")
@@ -301,7 +316,7 @@ def main(argv=None):
     if args.worker:
         return worker(args)
     if args.quick:
-        args.models, args.modes, args.steps, args.warmup = "cifar10_full", "sync,lazy", 4, 1
+        args.models, args.modes, args.steps, args.warmup, args.rounds = "cifar10_full", "sync,lazy", 4, 1, 2
 
     everything = {}
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
@@ -312,21 +327,26 @@ def main(argv=None):
     print("/bound = bytes sent per rank and step / (2(N-1)/N x gradient bytes); * = bytes handed to MPI's own "
           "allreduce (its wire traffic is not visible)")
     for model in args.models.split(","):
-        single = _run(1, model, args, ["sync"])["sync"]
-        rows = _run(2, model, args, args.modes.split(","))
+        runs = []  # one (N=1, N=2 rows, DDP) triple per round, minwa and PyTorch alternated
+        for _ in range(args.rounds):
+            single = _run(1, model, args, ["sync"])["sync"]
+            rows = _run(2, model, args, args.modes.split(","))
+            ddp = None if args.no_torch else torch_ddp.weak_scaling(model, args.batch, args.steps, args.warmup)
+            runs.append((single, rows, ddp))
+        single = _median_row([r[0] for r in runs])
+        rows = {mode: _median_row([r[1][mode] for r in runs]) for mode in runs[0][1]}
         grad_mb = rows[next(iter(rows))]["gradient_bytes"] / 1e6
-        _table(f"{model}: {grad_mb:.1f} MB of gradients, loopback (shared memory)", single, rows)
-        everything[model] = {"N=1": single, "loopback": rows}
-        best = max(row["images_per_s"] for row in rows.values())
-        print(f"weak scaling, 2 ranks x 1 thread over 1 rank: minwa {best / single['images_per_s']:.2f}x "
-              "(best mode)", end="")
-        ddp = None if args.no_torch else torch_ddp.weak_scaling(model, args.batch, args.steps, args.warmup)
-        if ddp is None:
+        _table(f"{model}: {grad_mb:.1f} MB of gradients, loopback (shared memory); medians of {args.rounds} rounds",
+               single, rows)
+        everything[model] = {"N=1": single, "loopback": rows, "rounds": runs}
+        speedups = [max(row["images_per_s"] for row in r[1].values()) / r[0]["images_per_s"] for r in runs]
+        print(f"weak scaling, 2 ranks x 1 thread over 1 rank (best mode): minwa {_median_spread(speedups)}", end="")
+        if runs[0][2] is None:
             print("; pytorch DDP: skipped (torch not installed or --no-torch)")
         else:
-            print(f"; pytorch DDP (gloo): {ddp['speedup']:.2f}x ({ddp['N=1']['images_per_s']:.1f} -> "
-                  f"{ddp['N=2']['images_per_s']:.1f} img/s; minwa {single['images_per_s']:.1f} -> {best:.1f})")
-            everything[model]["torch_ddp"] = ddp
+            ddp_speedups = [r[2]["speedup"] for r in runs]
+            print(f"; pytorch DDP (gloo): {_median_spread(ddp_speedups)} (medians over rounds, [min-max])")
+            everything[model]["torch_ddp"] = [r[2] for r in runs]
         for rate in args.link:
             reason = ShapedLink.available()
             if reason:
