@@ -32,7 +32,7 @@ class Transform:
         """The SampleParams of each sample ``indices[k]`` (image shape ``shapes[k]``), drawn for the batch at once."""
         if not self.train:
             return [self.pipeline.centre(*shape[:2]) for shape in shapes]
-        uniforms = sample_uniforms_batch(self.seed, epoch, indices)
+        uniforms = sample_uniforms_batch(self.seed, epoch, indices).tolist()  # Python floats: 1 us less a sample
         return [self.pipeline.draw(u, *shape[:2]) for u, shape in zip(uniforms, shapes)]
 
     def __call__(self, images, indices, epoch=0, out=None):
