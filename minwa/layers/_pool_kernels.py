@@ -2,7 +2,8 @@
 
 Windows follow Caffe: a window starts at ``o * stride - pad``, ends at most ``pad``
 past the image, and is clipped to the image; MAX keeps the first largest value in
-row-major order (padding never wins) and records its flat position ``row * W + col``;
+row-major order (padding never wins; a NaN propagates, as in the numpy path) and records its
+flat position ``row * W + col``;
 AVE divides the clipped window's sum by ``inv_area`` (the unclipped size's reciprocal,
 given per output position).  The innermost loop runs over channels, contiguous in
 channels-last memory.  The sums are taken in the numpy passes' order (along W, then
@@ -34,7 +35,7 @@ def max_forward(x, y, arg, kh, kw, sh, sw, ph, pw):
                         flat = iy * w + ix
                         for ch in range(c):
                             v = pixel[ch]
-                            better = v > best[ch]
+                            better = v > best[ch] or v != v  # a NaN wins and stays, as numpy's maximum
                             best[ch] = v if better else best[ch]
                             where[ch] = flat if better else where[ch]
 

@@ -84,3 +84,16 @@ def test_minwa_numba_0_turns_the_kernels_off(make_layer, monkeypatch, rng):
     assert _jit.kernel(_jit.nhwc_view, np) is None
     monkeypatch.setenv("MINWA_NUMBA", "1")
     assert _jit.kernel(_jit.nhwc_view, np) is not None
+
+
+@pytest.mark.parametrize("path", ["numpy", "numba"])
+def test_a_nan_in_a_window_comes_out_of_max_pooling(make_layer, monkeypatch, path):
+    """A diverged net's NaN must reach the loss (and the trainer's NaN check), not vanish in a max."""
+    monkeypatch.setenv("MINWA_NUMBA", "1" if path == "numba" else "0")
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 1] = np.nan
+    layer, _ = make_layer({"type": "Pooling", "pooling_param": {"pool": "MAX", "kernel_size": 2, "stride": 2}},
+                          [x.shape], dtype="float32")
+    y = layer.forward([x])[0]
+    assert np.isnan(y[0, 0, 0, 0])
+    assert y[0, 0, 1, 1] == 15
