@@ -12,10 +12,7 @@ Every byte this process sends point-to-point is counted (``bytes_sent``), so the
 data-parallel code can show exactly what one training step put on the wire.
 """
 import contextlib
-import ctypes
-import os
 import pickle
-import threading
 import traceback
 
 import numpy
@@ -23,52 +20,14 @@ import numpy
 from .. import backend
 from ..errors import CommError
 from ..failure.watchdog import waiting_in
+from .cuda_aware import query_cuda_aware
 from .handle import Handle
+from .local_rank import env_local_rank
 from .partition import part_bounds
 from .pinned_staging import PinnedStaging
-
-#: environment variables launchers use for the rank among the processes of one host
-LOCAL_RANK_VARIABLES = (
-    "MPI_LOCALRANKID",             # MPICH's hydra
-    "OMPI_COMM_WORLD_LOCAL_RANK",  # Open MPI
-    "MV2_COMM_WORLD_LOCAL_RANK",   # MVAPICH2
-    "PMI_LOCAL_RANK",              # PMI-2 launchers (Cray PALS, some MPICH builds)
-    "SLURM_LOCALID",               # srun
-)
+from .traffic_counters import TrafficCounters
 
 _OPS = ("sum", "max", "min", "prod")
-
-
-def env_local_rank(environ=None):
-    """(local rank, variable name) from the launcher's environment, or (None, None)."""
-    environ = os.environ if environ is None else environ
-    for name in LOCAL_RANK_VARIABLES:
-        value = environ.get(name, "").strip()
-        if value.isdigit():
-            return int(value), name
-    return None, None
-
-
-def _query_cuda_aware():
-    """Whether the loaded MPI library can read GPU memory (MPIX_Query_cuda_support), False if unknown."""
-    override = os.environ.get("MINWA_CUDA_AWARE", "").strip().lower()
-    if override in ("1", "true", "yes", "on"):
-        return True
-    if override in ("0", "false", "no", "off"):
-        return False
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as f:
-            libraries = {line.split()[-1] for line in f if "libmpi" in line and line.split()[-1].startswith("/")}
-    except OSError:
-        return False
-    for path in sorted(libraries):
-        try:
-            query = ctypes.CDLL(path).MPIX_Query_cuda_support
-        except (OSError, AttributeError):
-            continue
-        query.restype = ctypes.c_int
-        return bool(query())
-    return False
 
 
 def _is_array(value):
@@ -87,7 +46,7 @@ class Communicator:
         self.mpi = mpi_comm
         self.rank = mpi_comm.Get_rank()
         self.size = mpi_comm.Get_size()
-        self.counters = counters if counters is not None else _Counters()
+        self.counters = counters if counters is not None else TrafficCounters()
         self._staging = staging if staging is not None else PinnedStaging()
         self._cuda_aware = cuda_aware
         self.local_rank_source = "given"
@@ -135,7 +94,7 @@ class Communicator:
     def cuda_aware(self):
         """True when MPI reads and writes GPU memory itself (no staging through the host)."""
         if self._cuda_aware is None:
-            self._cuda_aware = _query_cuda_aware()
+            self._cuda_aware = query_cuda_aware()
         return self._cuda_aware
 
     @property
@@ -408,15 +367,3 @@ class Communicator:
 def _nothing():
     return None
 
-
-class _Counters(dict):
-    """Traffic totals shared by a communicator and those split/dup'ed from it (thread-safe)."""
-
-    def __init__(self):
-        super().__init__(bytes_sent=0, messages=0, collective_bytes=0, collectives=0)
-        self._lock = threading.Lock()
-
-    def add(self, **amounts):
-        with self._lock:
-            for key, amount in amounts.items():
-                self[key] += amount

@@ -1,8 +1,8 @@
 """DataParallel: every rank trains the same net on 1/N of each mini-batch (Deep Image §3.1).
 
-Gradients are packed into flat buckets in reverse layer order and averaged over
-ranks by a strategy (``butterfly`` by default: reduce-scatter then allgather).
-With ``lazy=True`` (Deep Image's lazy update) a bucket's transfer starts during
+Gradients are packed into flat buckets in reverse layer order (``gradient_bucket``)
+and averaged over ranks by a strategy (``butterfly`` by default: reduce-scatter
+then allgather). With ``lazy=True`` (Deep Image's lazy update) a bucket's transfer starts during
 backward as soon as all its layers are done, its parameters are updated as soon
 as the transfer is seen complete, and the next forward waits only for the bucket
 of the layer it is about to run. Every step still uses the full current-step
@@ -10,7 +10,9 @@ gradient, so the weights equal synchronous training (``lazy=False``).
 
 With ``sharded=True`` rank k updates only its part k of each bucket (the solver's
 pure update rule on flat slices, momentum kept for that part only) and the ranks
-allgather new weights instead of averaged gradients.
+allgather new weights instead of averaged gradients (``sharded_update``).
+
+The options and their checks are in ``data_options``.
 
 The engine interface is the trainer's: ``forward(feed)``, ``backward_and_update()``,
 ``skip_update()``, ``finish()``, ``solver_state()``, ``load_solver_state(state)``;
@@ -18,22 +20,16 @@ The engine interface is the trainer's: ``forward(feed)``, ``backward_and_update(
 """
 import time
 
-import numpy
-
 from .. import backend
 from ..comm import create_strategy, get_world
 from ..comm.handle import Handle
-from ..errors import ConfigError
 from ..failure.watchdog import waiting_in
 from .batch_norm_sync import sync_batch_norm
 from .batch_sharded_random import BatchShardedRandom
-from .gradient_bucket import GradientBucket
+from .data_options import DEFAULT_BUCKET_BYTES, check_options, clips_gradients
+from .gradient_bucket import make_buckets
 from .net_signature import first_difference, net_signature
-
-#: gradients per bucket before a new one is started (whole layers; a larger layer gets its own bucket)
-DEFAULT_BUCKET_BYTES = 64 * 1024
-#: the ``parallel:`` options of a job in data mode (DataParallel's keyword arguments)
-OPTIONS = ("strategy", "bucket_bytes", "lazy", "sharded", "error_feedback", "int8_block", "progress_thread")
+from .sharded_update import gather_whole_state, init_shard, load_part_states, sharded_stages
 
 
 class DataParallel:
@@ -41,22 +37,9 @@ class DataParallel:
 
     def __init__(self, net, solver, comm=None, strategy="butterfly", bucket_bytes=DEFAULT_BUCKET_BYTES, lazy=True,
                  sharded=False, timeline=None, error_feedback=False, int8_block=256, progress_thread=True, **unknown):
-        if unknown:
-            raise ConfigError(f"parallel: unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}")
-        for name, value in (("lazy", lazy), ("sharded", sharded), ("error_feedback", error_feedback),
-                            ("progress_thread", progress_thread)):
-            if not isinstance(value, bool):
-                raise ConfigError(f"parallel.{name}: expected true or false, got {value!r}")
-        if isinstance(int8_block, bool) or not isinstance(int8_block, int) or int8_block < 1:
-            raise ConfigError(f"parallel.int8_block: expected a whole number >= 1, got {int8_block!r}")
-        if bucket_bytes is None:
-            bucket_bytes = float("inf")
-        if isinstance(bucket_bytes, bool) or not isinstance(bucket_bytes, (int, float)) or bucket_bytes < 0:
-            raise ConfigError(f"parallel.bucket_bytes: expected a number of bytes >= 0, got {bucket_bytes!r}")
-        self.clipping = solver.cfg.get("clip_gradients", -1.0) >= 0
-        if sharded and self.clipping:
-            raise ConfigError("parallel.sharded: solver.clip_gradients needs the norm of the whole gradient, which "
-                              "no rank holds in sharded mode; turn one of them off")
+        bucket_bytes = check_options(solver, bucket_bytes, lazy, sharded, error_feedback, int8_block,
+                                     progress_thread, unknown)
+        self.clipping = clips_gradients(solver)
         self.net, self.solver = net, solver
         self.bucket_bytes = bucket_bytes
         self.lazy, self.sharded = lazy, sharded
@@ -72,7 +55,7 @@ class DataParallel:
             timeline.bind(self.comm, barrier=False)  # the agreement above just synchronised the ranks
         self.strategy = create_strategy(strategy, self.comm, error_feedback=error_feedback, int8_block=int8_block)
         self.xp = backend.xp_of(net.params[0].data) if net.params else backend.get_xp()
-        self.buckets = self._make_buckets()
+        self.buckets = make_buckets(net, bucket_bytes, self.xp)
         self.strategy.prepare([b.index for b in self.buckets])
         self._bucket_of = {i: b for b in self.buckets for i in b.layers}
         self._broadcast_params()
@@ -80,8 +63,8 @@ class DataParallel:
         self._batch_norm_comm = sync_batch_norm(net, self.comm)  # BatchNorm statistics of the global batch
         if self.sharded:
             for bucket in self.buckets:
-                self._init_shard(bucket)
-            self._load_part_states()
+                init_shard(bucket, self.strategy, solver, net.dtype, self.xp)
+            load_part_states(self.buckets, solver)
         self._progress = None
         if progress_thread and self.size > 1 and _threads_allowed():
             from ..comm.progress_thread import ProgressThread
@@ -97,32 +80,6 @@ class DataParallel:
         net.after_backward.append(self._after_backward)
 
     # -- set-up ------------------------------------------------------------------------------
-    def _make_buckets(self):
-        """Whole layers, last layer first, into buckets of about ``bucket_bytes``."""
-        buckets, layers, params, nbytes = [], [], [], 0
-        itemsize = numpy.dtype(self.net.dtype).itemsize
-
-        def close():
-            if params:
-                buckets.append(GradientBucket(len(buckets), layers, list(params), self.net.dtype, self.xp))
-
-        for index in range(len(self.net.layers) - 1, -1, -1):
-            layer = self.net.layers[index]
-            if getattr(layer, "sharded", False):
-                continue  # model-data mode: split FC layers need no gradient exchange
-            trained = [p for p in layer.params if p.lr_mult != 0] if getattr(layer, "needs_backward", True) else []
-            if not trained:
-                continue
-            size = sum(p.size for p in trained) * itemsize
-            if params and nbytes + size > self.bucket_bytes:
-                close()
-                layers, params, nbytes = [], [], 0
-            layers.append(index)
-            params += trained
-            nbytes += size
-        close()
-        return buckets
-
     def _broadcast_params(self):
         """Every rank starts from rank 0's weights (all parameters, frozen ones too)."""
         if self.size == 1:
@@ -137,19 +94,6 @@ class DataParallel:
             generator = getattr(layer, "rng", None)
             if generator is not None and not isinstance(generator, BatchShardedRandom):
                 layer.rng = BatchShardedRandom(generator, self.rank, self.size)
-
-    def _init_shard(self, bucket):
-        xp = self.xp
-        bucket.weights = xp.zeros(bucket.size, dtype=self.net.dtype)
-        bucket.part = self.strategy.own_part(bucket.size)
-        a, b = bucket.part
-        lr_mult = numpy.empty(bucket.size, dtype=self.net.dtype)
-        decay_mult = numpy.empty(bucket.size, dtype=self.net.dtype)
-        for p, (s, e) in zip(bucket.params, bucket.spans):
-            lr_mult[s:e], decay_mult[s:e] = p.lr_mult, p.decay_mult
-        bucket.lr_mult = backend.to_device(lr_mult[a:b])
-        bucket.decay_mult = backend.to_device(decay_mult[a:b])
-        bucket.state = self.solver.rule.init_state(bucket.weights[a:b])
 
     # -- hooks -----------------------------------------------------------------------------------
     def _before_forward(self, index, layer):
@@ -200,7 +144,8 @@ class DataParallel:
         if self.sharded:
             for p, view in bucket.views(bucket.weights):
                 view[...] = p.data
-            bucket.handle = Handle(self._sharded_stages(bucket), name=f"sharded update of bucket {bucket.index}")
+            bucket.handle = Handle(sharded_stages(bucket, self.strategy, self.solver),
+                                   name=f"sharded update of bucket {bucket.index}")
         else:
             bucket.handle = self.strategy.allreduce_async(bucket.grad, key=bucket.index)
         if self._progress is not None:
@@ -208,18 +153,6 @@ class DataParallel:
         if self.timeline is not None:
             self.timeline.instant(f"bucket {bucket.index} ready", cat="comm",
                                   args={"params": bucket.names(), "bytes": bucket.nbytes})
-
-    def _sharded_stages(self, bucket):
-        scatter = self.strategy.reduce_scatter_async(bucket.grad, key=bucket.index)
-        yield [scatter]
-        scatter.wait()
-        a, b = bucket.part
-        if b > a:
-            self.solver.rule.apply(bucket.weights[a:b], bucket.grad[a:b], bucket.state, bucket.lr,
-                                   bucket.lr_mult, bucket.decay_mult, bucket.it)
-        gather = self.strategy.allgather_async(bucket.weights, key=bucket.index)
-        yield [gather]
-        gather.wait()
 
     def _poll(self):
         """Apply the update of every bucket whose transfer has finished meanwhile."""
@@ -347,15 +280,7 @@ class DataParallel:
         residuals = self._gather_residuals()
         if not self.sharded:
             return dict(self.solver.state_dict(), **residuals)
-        state = {}
-        for bucket in self.buckets:
-            mine = {k: backend.to_host(v) for k, v in bucket.state.items()}
-            parts = self.comm.allgather(mine)
-            for key in sorted(mine):
-                flat = numpy.concatenate([part[key] for part in parts])
-                for p, (s, e) in zip(bucket.params, bucket.spans):
-                    state.setdefault(p.name, {})[key] = numpy.array(flat[s:e].reshape(p.shape))
-        return {"iter": self.solver.iter, "state": state, **residuals}
+        return {"iter": self.solver.iter, "state": gather_whole_state(self.buckets, self.comm), **residuals}
 
     def _gather_residuals(self):
         """Error feedback: every rank's residuals, {"residuals": {"rank0": {...}, ...}} ({} without them)."""
@@ -374,19 +299,7 @@ class DataParallel:
                 self.strategy.load_residual_state(residuals.get(f"rank{self.rank}", {}))
         self.solver.load_state_dict(saved)
         if self.sharded:
-            self._load_part_states()
-
-    def _load_part_states(self):
-        """Sharded: take this rank's parts of any whole-parameter state the solver holds, then drop it."""
-        for bucket in self.buckets:
-            a, b = bucket.part
-            for key, part in bucket.state.items():
-                for p, (s, e) in zip(bucket.params, bucket.spans):
-                    whole = self.solver.state.get(p.name, {}).get(key)
-                    lo, hi = max(s, a), min(e, b)
-                    if whole is not None and hi > lo:
-                        part[lo - a:hi - a] = backend.to_device(whole).reshape(-1)[lo - s:hi - s]
-        self.solver.state = {}
+            load_part_states(self.buckets, self.solver)
 
     # -- what happened ---------------------------------------------------------------------------------
     @property
@@ -433,4 +346,4 @@ def _threads_allowed():
     return MPI.Query_thread() == MPI.THREAD_MULTIPLE
 
 
-__all__ = ["DEFAULT_BUCKET_BYTES", "OPTIONS", "DataParallel"]
+__all__ = ["DataParallel"]

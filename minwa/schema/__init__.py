@@ -26,7 +26,7 @@ How to declare something new:
   minimum=, maximum=, above=, below=)`` with kind int | float | bool | str | enum |
   message | any.
 - a ``train:`` / ``data:`` / ``parallel:`` key: add it where the module that reads it lists
-  its keys (``config.TRAIN_DEFAULTS``, ``datasets.DATA_KEYS``, ``parallel.data.OPTIONS``)
+  its keys (``config.TRAIN_DEFAULTS``, ``datasets.DATA_KEYS``, ``parallel.data_options.OPTIONS``)
   and its type to ``TRAIN_FIELDS`` / ``DATA_FIELDS`` / ``PARALLEL_FIELDS``
   (``"timeout_s": Field("float", 300.0, above=0.0)``); tests/schema fails until both are there.
 - a ``solver:`` key: a ``Field`` in ``solver_block.SOLVER``.

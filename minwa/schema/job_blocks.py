@@ -1,7 +1,7 @@
 """The ``train:``, ``parallel:``, ``data:`` and ``augment:`` blocks of a job, checked before any compute.
 
 Which keys a block has is owned by the module that reads it (``config.TRAIN_DEFAULTS``,
-``parallel.data.OPTIONS``, ``datasets.DATA_KEYS``); the types and ranges of those keys
+``parallel.data_options.OPTIONS``, ``datasets.DATA_KEYS``); the types and ranges of those keys
 are declared here, in ``TRAIN_FIELDS``, ``PARALLEL_FIELDS`` and ``DATA_FIELDS``. A key a
 module adds without a declaration here is checked by the type of its default (or not
 at all when it has none), and ``tests/schema`` fails until it is declared. The augment
@@ -66,7 +66,7 @@ def train_block():
 
 def parallel_block():
     from ..comm.factory import STRATEGIES  # noqa: PLC0415
-    from ..parallel.data import OPTIONS  # noqa: PLC0415 - imports comm (no MPI until used)
+    from ..parallel.data_options import OPTIONS  # noqa: PLC0415
 
     declared = dict(PARALLEL_FIELDS, strategy=Field("enum", "butterfly", choices=tuple(STRATEGIES)))
     return block("parallel", ("mode", *OPTIONS), declared)

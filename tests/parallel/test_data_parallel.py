@@ -1,11 +1,10 @@
 """DataParallel: N ranks at batch B/N give the weights one process gets at batch B.
 
-The net has convolution, LRN, max and average pooling, dropout and fully connected
-layers. The reference is plain single-process training (Net + Solver.step) run in
-the test process; the data-parallel runs are workers of this same file started
-under ``mpiexec -n 2`` / ``-n 4`` (with a timeout) that save their weights per rank.
-Also checked: bytes on the wire, start-up agreement errors, checkpointable solver
-state, compression and skipping a step.
+The reference is plain single-process training (Net + Solver.step) run in the
+test process (``data_parallel_cases``); the data-parallel runs are workers of this
+same file started under ``mpiexec -n 2`` / ``-n 4`` (with a timeout) that save their
+weights per rank. Also checked: bytes on the wire, BatchNorm and iter_size,
+compression, skipping a step and the timeline.
 """
 import json
 import os
@@ -19,15 +18,23 @@ from minwa.comm import part_bounds
 from minwa.net import Net
 from minwa.solver import Solver
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data_parallel_cases import (  # noqa: E402
+    BATCH,
+    SOLVERS,
+    STEPS,
+    assert_same_weights,
+    batches,
+    load,
+    model,
+    reference,
+    run_worker,
+    save_run,
+    train_data_parallel,
+)
+
 pytestmark = pytest.mark.mpi
 
-BATCH, STEPS = 8, 3
-SOLVERS = {
-    "sgd": {"base_lr": 0.05, "momentum": 0.9, "weight_decay": 0.01, "lr_policy": "step", "stepsize": 2, "gamma": 0.5},
-    "nesterov": {"type": "Nesterov", "base_lr": 0.05, "momentum": 0.9, "weight_decay": 0.01},
-    "adam": {"type": "Adam", "base_lr": 0.01, "momentum": 0.9, "momentum2": 0.999, "weight_decay": 0.001},
-    "clip": {"base_lr": 0.05, "momentum": 0.9, "clip_gradients": 0.5},
-}
 #: name -> (DataParallel options, solver)
 MODES = {
     "sync": ({"lazy": False}, "sgd"),
@@ -54,35 +61,6 @@ BUTTERFLY_MODES = ("sync", "lazy", "lazy_one_bucket", "lazy_no_thread", "sharded
                    "adam_sharded", "clip_lazy", "skip_step")
 
 
-def model(batch, conv2_outputs=6, conv2_name="conv2"):
-    def conv(name, bottom, outputs):
-        return {"name": name, "type": "Convolution", "bottom": bottom, "top": name,
-                "convolution_param": {"num_output": outputs, "kernel_size": 3, "pad": 1,
-                                      "weight_filler": {"type": "gaussian", "std": 0.3},
-                                      "bias_filler": {"type": "constant", "value": 0.1}}}
-
-    return {"name": "dp_test", "layers": [
-        {"name": "data", "type": "Input", "top": ["data", "label"],
-         "input_param": {"shape": [{"dim": [batch, 3, 8, 8]}, {"dim": [batch]}]}},
-        conv("conv1", "data", 4),
-        {"name": "relu1", "type": "ReLU", "bottom": "conv1", "top": "conv1"},
-        {"name": "pool1", "type": "Pooling", "bottom": "conv1", "top": "pool1",
-         "pooling_param": {"pool": "MAX", "kernel_size": 2, "stride": 2}},
-        {"name": "norm1", "type": "LRN", "bottom": "pool1", "top": "norm1",
-         "lrn_param": {"local_size": 3, "alpha": 0.1, "beta": 0.75}},
-        {**conv(conv2_name, "norm1", conv2_outputs), "param": [{"lr_mult": 1}, {"lr_mult": 2, "decay_mult": 0}]},
-        {"name": "relu2", "type": "ReLU", "bottom": conv2_name, "top": conv2_name},
-        {"name": "pool2", "type": "Pooling", "bottom": conv2_name, "top": "pool2",
-         "pooling_param": {"pool": "AVE", "kernel_size": 2, "stride": 2}},
-        {"name": "ip1", "type": "InnerProduct", "bottom": "pool2", "top": "ip1",
-         "inner_product_param": {"num_output": 16, "weight_filler": {"type": "xavier"}}},
-        {"name": "drop1", "type": "Dropout", "bottom": "ip1", "top": "ip1", "dropout_param": {"dropout_ratio": 0.5}},
-        {"name": "ip2", "type": "InnerProduct", "bottom": "ip1", "top": "ip2",
-         "inner_product_param": {"num_output": 5, "weight_filler": {"type": "xavier"}}},
-        {"name": "loss", "type": "SoftmaxWithLoss", "bottom": ["ip2", "label"], "top": "loss"},
-    ]}
-
-
 def bn_model(batch):
     """model() with BatchNorm + Scale after conv1: running statistics are lr_mult 0 blobs outside the buckets."""
     net = model(batch)
@@ -103,28 +81,6 @@ EXTRAS = {
     "iter2_lazy": ({"lazy": True, "bucket_bytes": 0}, model, 2),
     "iter2_bn_sharded": ({"sharded": True, "bucket_bytes": 0}, bn_model, 2),
 }
-
-
-def batches(steps=STEPS, batch=BATCH):
-    """Global batches; step k's data does not depend on how many steps are asked for."""
-    rngs = [numpy.random.default_rng([7, k]) for k in range(steps)]
-    return (numpy.stack([r.normal(size=(batch, 3, 8, 8)) for r in rngs]),
-            numpy.stack([r.integers(0, 5, size=batch) for r in rngs]))
-
-
-def reference(solver="sgd", dtype="float64", steps=STEPS, skip=()):
-    """One process, whole batch: what every data-parallel run must reproduce."""
-    net = Net(model(BATCH), dtype=dtype, seed=3)
-    sgd = Solver(net, SOLVERS[solver])
-    xs, ys = batches(steps)
-    for k in range(steps):
-        net.forward({"data": xs[k].astype(dtype), "label": ys[k]})
-        if k in skip:
-            sgd.iter += 1
-            continue
-        net.backward()
-        sgd.step()
-    return {p.name: p.data for p in net.params}, sgd
 
 
 def accumulated(net, engine, iter_size, xs, ys, rows, dtype):
@@ -174,47 +130,13 @@ def test_batch_norm_and_iter_size_on_n_ranks_equal_one_process(tmp_path, n, mpir
             assert want["bn1.scale_factor"][0] == pytest.approx(sum(0.9 ** i for i in range(STEPS)))
 
 
-
-
-def load(directory, name, n):
-    ranks = []
-    for rank in range(n):
-        with numpy.load(os.path.join(directory, f"{name}.rank{rank}.npz")) as f:
-            ranks.append({k: f[k] for k in f.files})
-    with open(os.path.join(directory, f"{name}.json"), encoding="utf-8") as f:
-        info = json.load(f)
-    return ranks, info
-
-
 def butterfly_bytes(n_elements, size, rank, itemsize):
     bounds = part_bounds(n_elements, size)
     own = bounds[rank][1] - bounds[rank][0]
     return itemsize * ((n_elements - own) + (size - 1) * own)
 
 
-def assert_same_weights(got, want, rtol, atol):
-    assert sorted(got) == sorted(want)
-    for name in want:
-        numpy.testing.assert_allclose(got[name], want[name], rtol=rtol, atol=atol, err_msg=name)
-
-
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("options", "solver", "message"), [
-    ({"bucket": 5}, "sgd", r"parallel: unknown option\(s\) bucket; known: strategy, bucket_bytes"),
-    ({"lazy": "yes"}, "sgd", "parallel.lazy: expected true or false, got 'yes'"),
-    ({"bucket_bytes": -1}, "sgd", "parallel.bucket_bytes: expected a number of bytes >= 0"),
-    ({"int8_block": 0}, "sgd", "parallel.int8_block: expected a whole number >= 1"),
-    ({"sharded": True}, "clip", "parallel.sharded: solver.clip_gradients needs the norm of the whole gradient"),
-])
-def test_bad_options_are_config_errors_before_any_communication(options, solver, message):
-    from minwa.errors import ConfigError
-    from minwa.parallel.data import DataParallel
-
-    net = Net(model(BATCH), dtype="float64", seed=3)
-    with pytest.raises(ConfigError, match=message):
-        DataParallel(net, Solver(net, SOLVERS[solver]), None, **options)
-
-
 @pytest.mark.parametrize("n", [2, 4])
 def test_n_ranks_equal_one_process_in_every_mode(tmp_path, n, mpirun):
     mpirun(n, __file__, ["train", tmp_path, "float64", ",".join(MODES)], timeout=300)
@@ -291,35 +213,6 @@ def test_compressed_training_stays_close_and_identical_across_ranks(tmp_path, n,
             assert 0.25 < ratio < 0.35  # int8 plus one float32 scale per 64 values
 
 
-def test_ranks_that_built_different_nets_fail_together_with_a_clear_error(tmp_path, mpirun):
-    mpirun(2, __file__, ["mismatch", tmp_path], timeout=90)
-    for rank in range(2):
-        with open(tmp_path / f"mismatch.rank{rank}.json", encoding="utf-8") as f:
-            errors = json.load(f)
-        assert errors["same"] == "no error"
-        assert "rank 1 disagrees with rank 0" in errors["shape"]
-        assert "'conv2.weight': shape (6, 4, 3, 3) vs (5, 4, 3, 3)" in errors["shape"]
-        assert "layer #5 is 'conv2' (Convolution) on rank 0 but 'conv2b' (Convolution) here" in errors["layer"]
-        assert "parallel.strategy is 'butterfly' on rank 0 but 'allreduce' here" in errors["setting"]
-
-
-@pytest.mark.parametrize("n", [2, 4])
-def test_solver_state_is_whole_and_resumes_in_any_mode(tmp_path, n, mpirun):
-    mpirun(n, __file__, ["resume", tmp_path], timeout=300)
-    _, solver = reference("sgd", steps=STEPS)
-    want_state = solver.state_dict()
-    with open(tmp_path / "state.json", encoding="utf-8") as f:
-        saved = json.load(f)
-    assert saved["iter"] == want_state["iter"] == STEPS
-    for name, slots in want_state["state"].items():
-        numpy.testing.assert_allclose(saved["state"][name]["history"], slots["history"], rtol=1e-9, atol=1e-13)
-    want, _ = reference("sgd", steps=2 * STEPS)
-    for name in ("resume_sharded_as_sharded", "resume_sharded_as_lazy"):
-        ranks, _ = load(tmp_path, name, n)
-        for got in ranks:
-            assert_same_weights(got, want, rtol=1e-9, atol=1e-12)
-
-
 def test_timeline_shows_transfers_overlapping_backward(tmp_path, mpirun):
     trace = tmp_path / "trace.json"
     mpirun(2, __file__, ["timeline", tmp_path, trace], timeout=300)
@@ -346,61 +239,12 @@ def test_timeline_shows_transfers_overlapping_backward(tmp_path, mpirun):
 
 # ---------------------------------------------------------------------------------------------
 # the part below runs under mpiexec (or as one process)
-def _train(comm, name, options, solver, dtype, net_model=None, steps=STEPS, start=0, init=None, state=None,
-           rng_state=None):
-    from minwa.parallel.data import DataParallel
-
-    options = dict(options)
-    skip = options.pop("skip", ())
-    rank, n = comm.rank, comm.size
-    local = BATCH // n
-    net = Net(net_model or model(local), dtype=dtype, seed=3)
-    if init is not None:
-        for p in net.params:
-            p.data[...] = init[p.name]
-    if rng_state is not None:  # continue the dropout mask stream where the first run stopped
-        net.layer("drop1").rng.bit_generator.state = rng_state
-    sgd = Solver(net, SOLVERS[solver])
-    engine = DataParallel(net, sgd, comm, **options)
-    if state is not None:
-        engine.load_solver_state(state)
-    xs, ys = batches(start + steps)
-    bytes_before, collectives_before = comm.bytes_sent, comm.counters["collectives"]
-    pending = False
-    for k in range(start, start + steps):
-        rows = slice(rank * local, (rank + 1) * local)
-        feed = {"data": xs[k, rows].astype(dtype), "label": ys[k, rows]}
-        if k in skip:
-            engine.forward(feed)
-            engine.skip_update()
-            continue
-        engine.step(feed)
-        pending = pending or any(b.handle is not None for b in engine.buckets)
-    engine.finish()
-    info = {"bytes_sent": comm.bytes_sent - bytes_before,
-            "collectives": comm.counters["collectives"] - collectives_before,
-            "bucket_sizes": [b.size for b in engine.buckets], "pending": pending, "metrics": engine.metrics()}
-    return net, engine, info
-
-
-def _save(directory, name, comm, net, info):
-    numpy.savez(os.path.join(directory, f"{name}.rank{comm.rank}.npz"),
-                **{p.name: numpy.asarray(p.data) for p in net.params})
-    gathered = comm.gather(info, root=0)
-    if comm.rank == 0:
-        summary = {"bucket_sizes": info["bucket_sizes"], "bytes_sent": [g["bytes_sent"] for g in gathered],
-                   "collectives_during_steps": [g["collectives"] for g in gathered],
-                   "pending_after_step": [g["pending"] for g in gathered], "metrics": info["metrics"]}
-        with open(os.path.join(directory, f"{name}.json"), "w", encoding="utf-8") as f:
-            json.dump(summary, f)
-
-
 def _worker_train(comm, directory, dtype, names):
     for name in names.split(","):
         options, solver = MODES[name]
-        net, engine, info = _train(comm, name, options, solver, dtype)
+        net, engine, info = train_data_parallel(comm, name, options, solver, dtype)
         engine.close()
-        _save(directory, name, comm, net, info)
+        save_run(directory, name, comm, net, info)
 
 
 def _worker_extras(comm, directory):
@@ -416,74 +260,26 @@ def _worker_extras(comm, directory):
         info = {"bytes_sent": 0, "collectives": 0, "bucket_sizes": [b.size for b in engine.buckets],
                 "pending": False, "metrics": {}}
         engine.close()
-        _save(directory, name, comm, net, info)
+        save_run(directory, name, comm, net, info)
 
 
 def _worker_compressed(comm, directory):
     for name, (options, solver) in COMPRESSED.items():
-        net, engine, info = _train(comm, name, options, solver, "float32")
+        net, engine, info = train_data_parallel(comm, name, options, solver, "float32")
         engine.close()
-        _save(directory, name, comm, net, info)
-
-
-def _worker_mismatch(comm, directory):
-    from minwa.errors import CommError
-    from minwa.parallel.data import DataParallel
-
-    local = BATCH // comm.size
-    odd = comm.rank == 1
-    cases = {"same": (model(local), {}), "shape": (model(local, conv2_outputs=5 if odd else 6), {}),
-             "layer": (model(local, conv2_name="conv2b" if odd else "conv2"), {}),
-             "setting": (model(local), {"strategy": "allreduce" if odd else "butterfly"})}
-    errors = {}
-    for case, (net_model, options) in cases.items():
-        net = Net(net_model, dtype="float64", seed=3)
-        try:
-            DataParallel(net, Solver(net, SOLVERS["sgd"]), comm, **options).close()
-            errors[case] = "no error"
-        except CommError as exc:
-            errors[case] = str(exc)
-    with open(os.path.join(directory, f"mismatch.rank{comm.rank}.json"), "w", encoding="utf-8") as f:
-        json.dump(errors, f)
-
-
-def _worker_resume(comm, directory):
-    options = {"sharded": True, "bucket_bytes": 0}
-    net, engine, _ = _train(comm, "first", options, "sgd", "float64")
-    state = engine.solver_state()
-    weights = {p.name: numpy.array(p.data) for p in net.params}
-    rng_state = net.layer("drop1").rng.bit_generator.state
-    engine.close()
-    if comm.rank == 0:
-        with open(os.path.join(directory, "state.json"), "w", encoding="utf-8") as f:
-            json.dump({"iter": state["iter"], "state": {k: {s: v.tolist() for s, v in slots.items()}
-                                                        for k, slots in state["state"].items()}}, f)
-    for name, opts in (("resume_sharded_as_sharded", options), ("resume_sharded_as_lazy", {"bucket_bytes": 0})):
-        net, engine, info = _train(comm, name, opts, "sgd", "float64", start=STEPS, init=weights, state=state,
-                                   rng_state=rng_state)
-        engine.close()
-        _save(directory, name, comm, net, info)
+        save_run(directory, name, comm, net, info)
 
 
 def _worker_timeline(comm, directory, path):
     from minwa.timeline import Timeline
 
     timeline = Timeline(path, rank=comm.rank)
-    _, engine, _ = _train(comm, "timeline", {"lazy": True, "bucket_bytes": 0, "timeline": timeline}, "sgd", "float64")
+    _, engine, _ = train_data_parallel(comm, "timeline", {"lazy": True, "bucket_bytes": 0, "timeline": timeline},
+                                       "sgd", "float64")
     engine.close()
     timeline.close()
 
 
-def main(argv):
-    from minwa.comm import get_world
-
-    comm = get_world()
-    workers = {"train": _worker_train, "compressed": _worker_compressed, "extras": _worker_extras,
-               "mismatch": _worker_mismatch,
-               "resume": _worker_resume, "timeline": _worker_timeline}
-    with comm.abort_on_error():
-        workers[argv[0]](comm, *argv[1:])
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_worker({"train": _worker_train, "compressed": _worker_compressed, "extras": _worker_extras,
+                "timeline": _worker_timeline}, sys.argv[1:])

@@ -7,7 +7,7 @@ import pytest
 from minwa.config import TRAIN_DEFAULTS, load_config
 from minwa.datasets.loader_factory import DATA_KEYS
 from minwa.errors import ConfigError
-from minwa.parallel.data import OPTIONS
+from minwa.parallel.data_options import OPTIONS
 from minwa.schema.job_blocks import DATA_FIELDS, PARALLEL_FIELDS, TRAIN_FIELDS, undeclared
 
 REPO = os.path.join(os.path.dirname(__file__), "..", "..")
