@@ -13,6 +13,7 @@ from . import backend
 from .errors import ConfigError, ShapeError
 from .layers import Layer, layer_class
 from .layers.fillers import fill
+from .relu_fusion import fuse_in_place_relus
 from .schema.caffe_layers import check_layer
 
 PHASES = ("TRAIN", "TEST")
@@ -73,6 +74,7 @@ class Net:
         self.blob_shapes = {}
         self.input_names = []
         self._setup_shapes()
+        self.fused_relus = fuse_in_place_relus(self.layers)
         self.params = [p for layer in self.layers for p in layer.params]
         self._check_unique_param_names()
         self._plan_backward()

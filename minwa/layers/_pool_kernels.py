@@ -1,18 +1,19 @@
 """Pooling kernels for _jit.py: plain loops over (N, H, W, C) views, compiled by numba.
 
 Windows follow Caffe: a window starts at ``o * stride - pad``, ends at most ``pad``
-past the image, and is clipped to the image; MAX keeps the first largest value in
-row-major order (padding never wins; a NaN propagates, as in the numpy path) and records its
-flat position ``row * W + col``;
-AVE divides the clipped window's sum by ``inv_area`` (the unclipped size's reciprocal,
-given per output position).  The innermost loop runs over channels, contiguous in
-channels-last memory.  The sums are taken in the numpy passes' order (along W, then
-along H), so forward outputs equal the numpy path's exactly.
+past the image, and is clipped to the image.  MAX keeps the first largest value in
+row-major order (padding never wins; a NaN propagates, as in the numpy path) and
+records its flat position ``row * W + col``; with ``relu`` (an in-place ReLU folded
+in) a window whose maximum is not positive gives 0 and position -1, which backward
+skips.  AVE divides the clipped window's sum by ``inv_area`` (the unclipped size's
+reciprocal, given per output position).  The innermost loop runs over channels,
+contiguous in channels-last memory.  The sums are taken in the numpy passes' order
+(along W, then along H), so forward outputs equal the numpy path's exactly.
 """
 import numpy as np
 
 
-def max_forward(x, y, arg, kh, kw, sh, sw, ph, pw):
+def max_forward(x, y, arg, kh, kw, sh, sw, ph, pw, relu):
     n, h, w, c = x.shape
     oh, ow = y.shape[1], y.shape[2]
     for b in range(n):
@@ -38,6 +39,11 @@ def max_forward(x, y, arg, kh, kw, sh, sw, ph, pw):
                             better = v > best[ch] or v != v  # a NaN wins and stays, as numpy's maximum
                             best[ch] = v if better else best[ch]
                             where[ch] = flat if better else where[ch]
+                if relu:  # a fused ReLU: nothing positive wins, nothing gets a gradient (a NaN stays)
+                    for ch in range(c):
+                        if best[ch] <= 0:
+                            best[ch] = 0
+                            where[ch] = -1
 
 
 def max_backward(dy, arg, dx):
@@ -51,7 +57,8 @@ def max_backward(dy, arg, dx):
                 where = arg[b, oy, ox]
                 for ch in range(c):
                     flat = where[ch]
-                    dx[b, flat // w, flat % w, ch] += g[ch]
+                    if flat >= 0:
+                        dx[b, flat // w, flat % w, ch] += g[ch]
 
 
 def ave_forward(x, y, inv_area, kh, kw, sh, sw, ph, pw):

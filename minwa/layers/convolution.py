@@ -49,6 +49,14 @@ def _copy_by_channels(xp, fn, count, elements):
 @register
 class Convolution(Layer):
     type = "Convolution"
+    #: an in-place ReLU folded in by the Net (minwa/relu_fusion.py): applied to each chunk while in cache
+    relu = False
+    _relu_out = None
+
+    def fuse_relu(self):
+        """Take over the in-place ReLU that follows (the Net then skips it); always possible here."""
+        self.relu = True
+        return True
 
     def setup(self, bottom_shapes):
         n, c, h, w = four_d(self, bottom_shapes[0])
@@ -156,12 +164,14 @@ class Convolution(Layer):
         xpad = _im2col.pad_nhwc(x.transpose(0, 2, 3, 1), *self.pad)
         bias = self.bias.data if self.bias is not None else None
         y = self._conv_nhwc(xpad, self._weight_columns(), self.kernel, self.stride, self.dilation, (oh, ow),
-                            self.num_output, bias)
+                            self.num_output, bias, self.relu)
         self._xpad, self._in_shape = xpad, x.shape
+        self._relu_out = y if self.relu else None  # y > 0 exactly where the ReLU passes a gradient
         return [nchw_view(y)]
 
-    def _conv_nhwc(self, xpad, wcols, kernel, stride, dilation, out_hw, out_channels, bias=None):
-        """Channels-last convolution of padded ``xpad`` with column weights ``wcols`` (+ bias): (N, OH, OW, out)."""
+    def _conv_nhwc(self, xpad, wcols, kernel, stride, dilation, out_hw, out_channels, bias=None, relu=False):
+        """Channels-last convolution of padded ``xpad`` with column weights ``wcols`` (+ bias, then max(., 0)
+        with ``relu``): (N, OH, OW, out)."""
         xp = xp_of(xpad)
         n = xpad.shape[0]
         oh, ow = out_hw
@@ -180,6 +190,8 @@ class Convolution(Layer):
                 ymat[:, c0:c1] = cols @ wcols[0][:, c0:c1]
                 if bias is not None:
                     ymat[:, c0:c1] += bias[c0:c1]
+                if relu:
+                    xp.maximum(ymat[:, c0:c1], 0, out=ymat[:, c0:c1])
 
             _threads.run_chunks(xp, block, blocks)
             return y
@@ -199,6 +211,8 @@ class Convolution(Layer):
                     ymat[:, gi * og:(gi + 1) * og] = cols @ wcols[gi]
             if bias is not None:
                 ymat += bias  # while the chunk is still in cache
+            if relu:
+                xp.maximum(ymat, 0, out=ymat)
 
         _threads.run_chunks(xp, chunk, chunks)
         return y
@@ -221,6 +235,13 @@ class Convolution(Layer):
             return [None]
         return [nchw_view(self._input_grad(dy, (h, w), (oh, ow)))]
 
+    def _masked(self, dy, n0, n1):
+        """Images n0:n1 of the output gradient, through the fused ReLU's backward when there is one
+        (applied chunk by chunk, in cache, instead of a pass of its own)."""
+        if self._relu_out is None:
+            return dy[n0:n1]
+        return dy[n0:n1] * (self._relu_out[n0:n1] > 0)
+
     def _weight_grad(self, xpad, dy, out_hw):
         """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col."""
         xp = xp_of(xpad)
@@ -242,7 +263,7 @@ class Convolution(Layer):
                  for channels in groups]
         if blocks is not None:
             cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
-            dymat = dy.reshape(n * oh * ow, o)
+            dymat = self._masked(dy, 0, n).reshape(n * oh * ow, o)
 
             def block(c0, c1):
                 xp.matmul(dymat[:, c0:c1].T, cols, out=partial[0, c0:c1])
@@ -254,7 +275,7 @@ class Convolution(Layer):
         def chunk(lane, n0, n1):
             m = (n1 - n0) * oh * ow
             buf = xp.empty((m, width), dtype=xpad.dtype)
-            dymat = dy[n0:n1].reshape(m, o)
+            dymat = self._masked(dy, n0, n1).reshape(m, o)
             for gi in range(len(groups)):
                 cols = _im2col.im2col(views[gi], n0, n1, buf)
                 partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
@@ -286,7 +307,7 @@ class Convolution(Layer):
         qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
         if self.stride == (1, 1) and qh >= 0 and qw >= 0:
             # a stride-1 convolution's input gradient is the full convolution with the flipped kernel
-            dypad = _im2col.pad_nhwc(dy, qh, qw)
+            dypad = _im2col.pad_nhwc(dy, qh, qw, self._relu_out)
             return self._conv_nhwc(dypad, self._flipped_columns(), self.kernel, (1, 1), self.dilation, in_hw,
                                    self.channels)
         n = dy.shape[0]
@@ -299,7 +320,7 @@ class Convolution(Layer):
         groups = self._groups(self.channels)
 
         def chunk(n0, n1):
-            dymat = dy[n0:n1].reshape((n1 - n0) * oh * ow, o)
+            dymat = self._masked(dy, n0, n1).reshape((n1 - n0) * oh * ow, o)
             for gi, channels in enumerate(groups):
                 dcols = dymat[:, gi * og:(gi + 1) * og] @ wcols[gi].T
                 _im2col.col2im_add(dcols, dxpad[n0:n1], self.kernel, self.stride, self.dilation, out_hw, channels)

@@ -47,6 +47,16 @@ def _window_slice(offset, stride, count):
 @register
 class Pooling(Layer):
     type = "Pooling"
+    #: an in-place ReLU folded in by the Net (minwa/relu_fusion.py); MAX only
+    relu = False
+    _relu_out = None
+
+    def fuse_relu(self):
+        """Take over the in-place ReLU that follows when this is a windowed MAX pool (max and ReLU commute)."""
+        if self.method != "MAX" or self.global_pooling:
+            return False
+        self.relu = True
+        return True
 
     def setup(self, bottom_shapes):
         n, c, h, w = four_d(self, bottom_shapes[0])
@@ -101,7 +111,11 @@ class Pooling(Layer):
         if self._compiled:
             return [self._compiled_forward(compiled, x, oh, ow)]
         if self.method == "MAX":
-            return [self._max_forward(x, oh, ow)]
+            y = self._max_forward(x, oh, ow)
+            if self.relu:
+                xp.maximum(y, 0, out=y)
+                self._relu_out = y
+            return [y]
         return [self._ave_forward(x, oh, ow)]
 
     def _compiled_forward(self, kernel, x, oh, ow):
@@ -120,7 +134,10 @@ class Pooling(Layer):
             extra = None
 
         def chunk(n0, n1):
-            kernel(xs[n0:n1], ys[n0:n1], self._inv_area if extra is None else extra[n0:n1], *geometry)
+            if extra is None:
+                kernel(xs[n0:n1], ys[n0:n1], self._inv_area, *geometry)
+            else:
+                kernel(xs[n0:n1], ys[n0:n1], extra[n0:n1], *geometry, self.relu)
 
         run_chunks(xp, chunk, batch_chunks(xp, n, x[0].size, CACHE_CHUNK))
         return y
@@ -282,6 +299,8 @@ class Pooling(Layer):
             dy = nchw_view(nhwc(dy))
         if self._compiled:
             return [self._compiled_backward(dy)]
+        if self.relu:
+            dy = dy * (self._relu_out > 0)
         n, c, h, w = self._in_shape
         (kh, kw), sh = self.kernel, self.stride[0]
         oh, ow = dy.shape[2], dy.shape[3]

@@ -8,6 +8,8 @@ from .registry import register
 @register
 class ReLU(Layer):
     type = "ReLU"
+    #: the layer that writes this ReLU's blob applies it instead (minwa/relu_fusion.py): pass through
+    fused_into = None
 
     def setup(self, bottom_shapes):
         self.negative_slope = number(self, "negative_slope", 0.0)
@@ -15,6 +17,8 @@ class ReLU(Layer):
 
     def forward(self, bottoms):
         x = bottoms[0]
+        if self.fused_into is not None:
+            return [x]
         xp = xp_of(x)
         slope = self.negative_slope
         y = xp.maximum(x, 0)
@@ -30,6 +34,8 @@ class ReLU(Layer):
         dy = top_grads[0]
         if not propagate_down[0] or dy is None:
             return [None]
+        if self.fused_into is not None:
+            return [dy]
         if self._positive is None:
             return [dy * (self._y > 0)]  # a product, not xp.where: far faster on numpy
         t = dy.dtype.type
