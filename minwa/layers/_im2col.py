@@ -16,9 +16,8 @@ def out_size(size, kernel, stride, pad, dilation=1):
     return (size + 2 * pad - (dilation * (kernel - 1) + 1)) // stride + 1
 
 
-def pad_nhwc(x_nhwc, ph, pw, mask=None):
-    """A new zero-padded (N, H + 2 ph, W + 2 pw, C) contiguous copy of a channels-last array (or view),
-    zero also where ``mask`` (same shape) is not positive: a fused ReLU's backward on the way.
+def pad_nhwc(x_nhwc, ph, pw):
+    """A new zero-padded (N, H + 2 ph, W + 2 pw, C) contiguous copy of a channels-last array (or view).
 
     Copied by chunks of images on the layer threads (a convolution's input, or its output
     gradient, is tens of MB: one copy on one core showed as 4 ms of every cifar10_full step).
@@ -35,10 +34,7 @@ def pad_nhwc(x_nhwc, ph, pw, mask=None):
         if pw:
             part[:, ph:ph + h, :pw] = 0
             part[:, ph:ph + h, pw + w:] = 0
-        if mask is None:
-            part[:, ph:ph + h, pw:pw + w] = x_nhwc[n0:n1]
-        else:
-            xp.multiply(x_nhwc[n0:n1], mask[n0:n1] > 0, out=part[:, ph:ph + h, pw:pw + w])
+        part[:, ph:ph + h, pw:pw + w] = x_nhwc[n0:n1]
 
     _threads.run_chunks(xp, chunk, batch_chunks(xp, n, out[0].size))
     return out

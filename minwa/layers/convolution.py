@@ -17,6 +17,7 @@ from ._layout import nchw_view
 from ._util import boolean, filler_spec, four_d, number, shape_error, spatial_pair
 from .layer import Layer
 from .registry import register
+from .relu import relu_mask
 
 _CONSTANT_0 = {"type": "constant", "value": 0.0}
 #: target number of elements in one chunk's column matrix on a CPU: 1 MB of float32, so a chunk's
@@ -228,19 +229,14 @@ class Convolution(Layer):
         if dy is None:
             dy = xp.zeros((n, o, oh, ow), dtype=xpad.dtype)
         dy = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (N, OH, OW, O); a no-op for our own layout
+        if self._relu_out is not None:  # the fused ReLU's backward
+            dy = relu_mask(dy, self._relu_out)
         self.weight.grad, bias_grad = self._weight_grad(xpad, dy, (oh, ow))
         if self.bias is not None:
             self.bias.grad = bias_grad
         if not propagate_down[0]:
             return [None]
         return [nchw_view(self._input_grad(dy, (h, w), (oh, ow)))]
-
-    def _masked(self, dy, n0, n1):
-        """Images n0:n1 of the output gradient, through the fused ReLU's backward when there is one
-        (applied chunk by chunk, in cache, instead of a pass of its own)."""
-        if self._relu_out is None:
-            return dy[n0:n1]
-        return dy[n0:n1] * (self._relu_out[n0:n1] > 0)
 
     def _weight_grad(self, xpad, dy, out_hw):
         """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col."""
@@ -263,7 +259,7 @@ class Convolution(Layer):
                  for channels in groups]
         if blocks is not None:
             cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
-            dymat = self._masked(dy, 0, n).reshape(n * oh * ow, o)
+            dymat = dy.reshape(n * oh * ow, o)
 
             def block(c0, c1):
                 xp.matmul(dymat[:, c0:c1].T, cols, out=partial[0, c0:c1])
@@ -275,7 +271,7 @@ class Convolution(Layer):
         def chunk(lane, n0, n1):
             m = (n1 - n0) * oh * ow
             buf = xp.empty((m, width), dtype=xpad.dtype)
-            dymat = self._masked(dy, n0, n1).reshape(m, o)
+            dymat = dy[n0:n1].reshape(m, o)
             for gi in range(len(groups)):
                 cols = _im2col.im2col(views[gi], n0, n1, buf)
                 partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
@@ -307,7 +303,7 @@ class Convolution(Layer):
         qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
         if self.stride == (1, 1) and qh >= 0 and qw >= 0:
             # a stride-1 convolution's input gradient is the full convolution with the flipped kernel
-            dypad = _im2col.pad_nhwc(dy, qh, qw, self._relu_out)
+            dypad = _im2col.pad_nhwc(dy, qh, qw)
             return self._conv_nhwc(dypad, self._flipped_columns(), self.kernel, (1, 1), self.dilation, in_hw,
                                    self.channels)
         n = dy.shape[0]
@@ -320,7 +316,7 @@ class Convolution(Layer):
         groups = self._groups(self.channels)
 
         def chunk(n0, n1):
-            dymat = self._masked(dy, n0, n1).reshape((n1 - n0) * oh * ow, o)
+            dymat = dy[n0:n1].reshape((n1 - n0) * oh * ow, o)
             for gi, channels in enumerate(groups):
                 dcols = dymat[:, gi * og:(gi + 1) * og] @ wcols[gi].T
                 _im2col.col2im_add(dcols, dxpad[n0:n1], self.kernel, self.stride, self.dilation, out_hw, channels)

@@ -97,3 +97,25 @@ def test_a_nan_in_a_window_comes_out_of_max_pooling(make_layer, monkeypatch, pat
     y = layer.forward([x])[0]
     assert np.isnan(y[0, 0, 0, 0])
     assert y[0, 0, 1, 1] == 15
+
+
+@pytest.mark.parametrize("path", ["numpy", "numba"])
+def test_relu_backward_mask_keeps_numpy_semantics(monkeypatch, path):
+    """The compiled mask equals ``g * (y > 0)``, NaN and inf gradients included; any layout pair works."""
+    from minwa.layers.relu import relu_mask
+
+    monkeypatch.setenv("MINWA_NUMBA", "1" if path == "numba" else "0")
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal((3, 4, 5, 6)).astype(np.float32)
+    y = rng.standard_normal((3, 4, 5, 6)).astype(np.float32)
+    g[0, 0, 0, :3] = [np.nan, np.inf, -np.inf]
+    y[0, 0, 0, :3] = -1.0  # masked off: numpy's product gives NaN for all three
+    with np.errstate(invalid="ignore"):  # inf * 0 is NaN on purpose
+        expected = g * (y > 0)
+        np.testing.assert_array_equal(relu_mask(g, y), expected)
+        last = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        np.testing.assert_array_equal(relu_mask(last, y), expected)  # different layouts: the product path
+        both = np.ascontiguousarray(y.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        out = relu_mask(last, both)
+        assert out.strides == last.strides
+        np.testing.assert_array_equal(out, expected)
