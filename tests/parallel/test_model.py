@@ -17,6 +17,9 @@ from minwa.config import load_config
 from minwa.net import Net
 from minwa.solver import Solver
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data_parallel_cases import load  # noqa: E402 - beside this file, for the workers under mpiexec too
+
 pytestmark = pytest.mark.mpi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -95,15 +98,6 @@ def reference(kind, steps=STEPS):
         net.backward()
         solver.step()
     return {p.name: p.data for p in net.params}, solver
-
-
-def load(directory, name, n):
-    ranks = []
-    for rank in range(n):
-        with numpy.load(os.path.join(directory, f"{name}.rank{rank}.npz")) as f:
-            ranks.append({k: f[k] for k in f.files})
-    with open(os.path.join(directory, f"{name}.json"), encoding="utf-8") as f:
-        return ranks, json.load(f)
 
 
 # ------------------------------------------------------------------------------------------
