@@ -14,9 +14,10 @@ each of two network namespaces joined by a veth pair shaped with tc (ShapedLink 
 without root or iproute2 it says so and uses unshaped loopback. Rounds alternate the cases; medians over
 rounds, with the spread. Printed per case: the steady-state time per batch (between results), bytes per batch,
 the per-stage medians and, for split, the pipelining check: measured throughput / (1 / slowest stage), which
-should be >= 0.9 (the sum of the stages is shown beside it). Then the planner's choice (per-layer times
-profiled here + the link rate) against the measured best, and its predicted time per batch against the
-measured. Timings on a shared machine: read the uptime line first.
+should be >= 0.9 (the sum of the stages is shown beside it); the link stage there is the measured link busy
+time or the payload's time on the wire at the shaped rate, whichever is longer. Then the planner's choice
+(per-layer times profiled here + the link rate) against the measured best, and its predicted time per batch
+against the measured. Timings on a shared machine: read the uptime line first.
 """
 import argparse
 import copy
@@ -274,7 +275,10 @@ def _report(results, profiles, links, variants):
                 med = {k: _summary([r[k] for r in rows])[0] * 1e3 for k in ("client_s", "encode_s", "transfer_s",
                                                                              "cloud_s")}
                 client = med["client_s"] + med["encode_s"]
-                slowest = max(client, med["transfer_s"], med["cloud_s"])
+                # the link stage is at least the payload's time on the wire at the shaped rate: the measured
+                # busy time (ready to ACK) misses what the socket buffers took in before the previous ACK
+                wire = rows[0]["payload_bytes_per_batch"] * 8 / bandwidth * 1e3
+                slowest = max(client, med["transfer_s"], wire, med["cloud_s"])
                 total = client + med["transfer_s"] + med["cloud_s"]
                 print(f"{'':<11} {case:<12} {ms:>9.1f} {spread:>6.1f} {rows[0]['payload_bytes_per_batch']:>12,.0f} "
                       f"{client:>9.1f} {med['transfer_s']:>8.1f} {med['cloud_s']:>8.1f} {total:>7.1f} "
