@@ -1,7 +1,8 @@
 """Pooling kernels for _jit.py: plain loops over (N, H, W, C) views, compiled by numba.
 
 Windows follow Caffe: a window starts at ``o * stride - pad``, ends at most ``pad``
-past the image, and is clipped to the image.  MAX keeps the first largest value in
+past the image, and is clipped to the image; ``rows`` (OH, 2) and ``cols`` (OW, 2) hold
+each window's clipped [start, stop), computed once by the layer.  MAX keeps the first largest value in
 row-major order (padding never wins; a NaN propagates, as in the numpy path) and
 records its flat position ``row * W + col``; with ``relu`` (an in-place ReLU folded
 in) a window whose maximum is not positive gives 0 and position -1, which backward
@@ -13,18 +14,14 @@ contiguous in channels-last memory.  The sums are taken in the numpy passes' ord
 import numpy as np
 
 
-def max_forward(x, y, arg, kh, kw, sh, sw, ph, pw, relu):
+def max_forward(x, y, arg, rows, cols, relu):
     n, h, w, c = x.shape
     oh, ow = y.shape[1], y.shape[2]
     for b in range(n):
         for oy in range(oh):
-            y0 = oy * sh - ph
-            y1 = min(y0 + kh, h)
-            y0 = max(y0, 0)
+            y0, y1 = rows[oy, 0], rows[oy, 1]
             for ox in range(ow):
-                x0 = ox * sw - pw
-                x1 = min(x0 + kw, w)
-                x0 = max(x0, 0)
+                x0, x1 = cols[ox, 0], cols[ox, 1]
                 best = y[b, oy, ox]
                 where = arg[b, oy, ox]
                 for ch in range(c):
@@ -61,19 +58,15 @@ def max_backward(dy, arg, dx):
                         dx[b, flat // w, flat % w, ch] += g[ch]
 
 
-def ave_forward(x, y, inv_area, kh, kw, sh, sw, ph, pw):
+def ave_forward(x, y, inv_area, rows, cols):
     n, h, w, c = x.shape
     oh, ow = y.shape[1], y.shape[2]
     row_sum = np.empty(c, dtype=x.dtype)
     for b in range(n):
         for oy in range(oh):
-            y0 = oy * sh - ph
-            y1 = min(y0 + kh, h)
-            y0 = max(y0, 0)
+            y0, y1 = rows[oy, 0], rows[oy, 1]
             for ox in range(ow):
-                x0 = ox * sw - pw
-                x1 = min(x0 + kw, w)
-                x0 = max(x0, 0)
+                x0, x1 = cols[ox, 0], cols[ox, 1]
                 out = y[b, oy, ox]
                 for ch in range(c):
                     out[ch] = 0
@@ -91,19 +84,14 @@ def ave_forward(x, y, inv_area, kh, kw, sh, sw, ph, pw):
                     out[ch] *= scale
 
 
-def ave_backward(dy, inv_area, dx, kh, kw, sh, sw, ph, pw):
+def ave_backward(dy, inv_area, dx, rows, cols):
     n, oh, ow, c = dy.shape
-    h, w = dx.shape[1], dx.shape[2]
     dx[...] = 0
     for b in range(n):
         for oy in range(oh):
-            y0 = oy * sh - ph
-            y1 = min(y0 + kh, h)
-            y0 = max(y0, 0)
+            y0, y1 = rows[oy, 0], rows[oy, 1]
             for ox in range(ow):
-                x0 = ox * sw - pw
-                x1 = min(x0 + kw, w)
-                x0 = max(x0, 0)
+                x0, x1 = cols[ox, 0], cols[ox, 1]
                 g = dy[b, oy, ox]
                 scale = inv_area[oy, ox]
                 for iy in range(y0, y1):

@@ -122,7 +122,7 @@ class Pooling(Layer):
         """One compiled pass per chunk of images (see _jit.py); MAX keeps each winner's flat position."""
         xp = xp_of(x)
         n, c, h, w = x.shape
-        geometry = self.kernel + self.stride + self.pad
+        bounds = self._window_bounds(xp, h, w, oh, ow)
         self._channels_last = x.strides[1] < x.strides[3]
         y = empty_like_layout(x, (n, c, oh, ow))
         xs, ys = _jit.nhwc_view(x), _jit.nhwc_view(y)
@@ -135,12 +135,21 @@ class Pooling(Layer):
 
         def chunk(n0, n1):
             if extra is None:
-                kernel(xs[n0:n1], ys[n0:n1], self._inv_area, *geometry)
+                kernel(xs[n0:n1], ys[n0:n1], self._inv_area, *bounds)
             else:
-                kernel(xs[n0:n1], ys[n0:n1], extra[n0:n1], *geometry, self.relu)
+                kernel(xs[n0:n1], ys[n0:n1], extra[n0:n1], *bounds, self.relu)
 
         run_chunks(xp, chunk, batch_chunks(xp, n, x[0].size, CACHE_CHUNK))
         return y
+
+    def _window_bounds(self, xp, h, w, oh, ow):
+        """Each window's [start, stop) clipped to the image: (OH, 2) rows and (OW, 2) columns, for the kernels."""
+        def along(size, k, s, p, count):
+            start = xp.arange(count) * s - p
+            return xp.stack([xp.maximum(start, 0), xp.minimum(start + k, size)], axis=1)
+
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
+        return along(h, kh, sh, ph, oh), along(w, kw, sw, pw, ow)
 
     def _compiled_backward(self, dy):
         xp = xp_of(dy)
@@ -155,10 +164,10 @@ class Pooling(Layer):
                 kernel(dys[n0:n1], arg[n0:n1], dxs[n0:n1])
         else:
             kernel = _jit.compiled(_pool_kernels.ave_backward)
-            geometry = self.kernel + self.stride + self.pad
+            bounds = self._window_bounds(xp, h, w, dy.shape[2], dy.shape[3])
 
             def chunk(n0, n1):
-                kernel(dys[n0:n1], self._inv_area, dxs[n0:n1], *geometry)
+                kernel(dys[n0:n1], self._inv_area, dxs[n0:n1], *bounds)
 
         run_chunks(xp, chunk, batch_chunks(xp, n, c * h * w, CACHE_CHUNK))
         return dx
