@@ -2,9 +2,9 @@
 
 Caffe nets write ReLU in place (``bottom: conv2, top: conv2``), so the pre-ReLU values
 are overwritten and nobody can read them. Applying max(x, 0) to each chunk of the
-producer's output while it is still in cache, and the ReLU's mask to each chunk of the
-gradient, saves the ReLU's own two passes through memory (forward and backward) and
-gives the same values bit for bit. A ReLU is folded only when the layer just before it
+producer's output while it is still in cache, and the ReLU's mask inside the producer's
+backward (a skipped window in the MAX kernel, one masked pass in Convolution), saves the
+ReLU's own passes and gives the same values bit for bit. A ReLU is folded only when the layer just before it
 that touches the blob wrote it (nothing reads the pre-ReLU value) and that layer can
 take it (``fuse_relu()`` returns True); the ReLU then passes its blob straight through.
 """

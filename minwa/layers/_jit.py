@@ -49,8 +49,3 @@ def compiled(fn):
         except RuntimeError:  # no writable cache location (read-only install, no home): compile each run
             _compiled[fn] = njit(nogil=True, error_model="numpy")(fn)
     return _compiled[fn]
-
-
-def nhwc_view(x):
-    """The (N, H, W, C) view of an (N, C, H, W) array (no copy; contiguous for channels-last memory)."""
-    return x.transpose(0, 2, 3, 1)

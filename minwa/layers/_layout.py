@@ -33,6 +33,12 @@ def zeros_like_layout(x, shape=None, dtype=None):
     return empty_like_layout(x, shape, dtype, fill=0)
 
 
+def flat_in_memory_order(x):
+    """The 1-d view of ``x`` in its memory order, or None when ``x`` is not one contiguous block."""
+    physical = x.transpose(physical_order(x))
+    return physical.reshape(-1) if physical.flags.c_contiguous else None
+
+
 def copy_like_layout(x):
     """A copy of ``x`` (possibly a strided view) keeping its memory order."""
     out = empty_like_layout(x)
@@ -44,6 +50,11 @@ def nhwc(x):
     """``x`` (N, C, H, W) as a C-contiguous (N, H, W, C) array (a view when it already is one)."""
     xp = xp_of(x)
     return xp.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def nhwc_view(x):
+    """The (N, H, W, C) view of an (N, C, H, W) array (no copy; contiguous for channels-last memory)."""
+    return x.transpose(0, 2, 3, 1)
 
 
 def nchw_view(y):

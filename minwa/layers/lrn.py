@@ -8,7 +8,7 @@ separable box sums, one pass per offset, so nothing loops over pixels.
 """
 from ..backend import xp_of
 from . import _jit, _lrn_kernels
-from ._layout import batch_chunks, empty_like_layout
+from ._layout import batch_chunks, empty_like_layout, nhwc_view
 from ._threads import run_chunks
 from ._util import choice, four_d, number
 from .layer import Layer
@@ -82,7 +82,7 @@ class LRN(Layer):
         window, finish = _jit.kernel(_lrn_kernels.window_sum, xp), _jit.kernel(_lrn_kernels.finish_forward, xp)
         self._compiled = window is not None
         across = self.region == "ACROSS_CHANNELS"
-        views = [_jit.nhwc_view(a) for a in (x, y, scale, factor)]
+        views = [nhwc_view(a) for a in (x, y, scale, factor)]
 
         # one cache-sized chunk of images at a time: the dozen passes below then run from cache
         def chunk(n0, n1):
@@ -126,7 +126,7 @@ class LRN(Layer):
             xp.multiply(g, factor[n0:n1], out=out)
             out -= acc
 
-        views = [_jit.nhwc_view(a) for a in (dy, x, y, scale, factor, dx)]
+        views = [nhwc_view(a) for a in (dy, x, y, scale, factor, dx)]
         across = self.region == "ACROSS_CHANNELS"
         if self._compiled:
             window, finish = _jit.compiled(_lrn_kernels.window_sum), _jit.compiled(_lrn_kernels.finish_backward)

@@ -14,7 +14,7 @@ import math
 
 from ..backend import xp_of
 from . import _jit, _pool_kernels
-from ._layout import CACHE_CHUNK, batch_chunks, empty_like_layout, nchw_view, nhwc, zeros_like_layout
+from ._layout import CACHE_CHUNK, batch_chunks, empty_like_layout, nchw_view, nhwc, nhwc_view, zeros_like_layout
 from ._threads import run_chunks
 from ._util import boolean, choice, four_d, shape_error, spatial_pair
 from .layer import Layer
@@ -125,10 +125,10 @@ class Pooling(Layer):
         bounds = self._window_bounds(xp, h, w, oh, ow)
         self._channels_last = x.strides[1] < x.strides[3]
         y = empty_like_layout(x, (n, c, oh, ow))
-        xs, ys = _jit.nhwc_view(x), _jit.nhwc_view(y)
+        xs, ys = nhwc_view(x), nhwc_view(y)
         if self.method == "MAX":
             self._flat_arg = empty_like_layout(x, (n, c, oh, ow), dtype="int32")
-            extra = _jit.nhwc_view(self._flat_arg)
+            extra = nhwc_view(self._flat_arg)
         else:
             self._inv_area = 1 / self._pool_sizes(h, w, oh, ow, x.dtype, xp)
             extra = None
@@ -155,10 +155,10 @@ class Pooling(Layer):
         xp = xp_of(dy)
         n, c, h, w = self._in_shape
         dx = empty_like_layout(dy, (n, c, h, w))
-        dys, dxs = _jit.nhwc_view(dy), _jit.nhwc_view(dx)
+        dys, dxs = nhwc_view(dy), nhwc_view(dx)
         if self.method == "MAX":
             kernel = _jit.compiled(_pool_kernels.max_backward)
-            arg = _jit.nhwc_view(self._flat_arg)
+            arg = nhwc_view(self._flat_arg)
 
             def chunk(n0, n1):
                 kernel(dys[n0:n1], arg[n0:n1], dxs[n0:n1])

@@ -1,6 +1,7 @@
 """ReLU: max(x, 0) + negative_slope * min(x, 0) (Caffe's ReLU, leaky when negative_slope != 0)."""
 from ..backend import xp_of
 from . import _jit, _relu_kernels
+from ._layout import flat_in_memory_order
 from ._util import number
 from .layer import Layer
 from .registry import register
@@ -13,23 +14,12 @@ def relu_mask(g, y):
     product (not xp.where: far faster on numpy)."""
     xp = xp_of(g)
     kernel = _jit.kernel(_relu_kernels.mask_by_positive, xp)
-    if kernel is None or g.strides != y.strides or g.dtype != y.dtype or not _contiguous(g):
+    flat = flat_in_memory_order(g) if kernel is not None and g.strides == y.strides and g.dtype == y.dtype else None
+    if flat is None:
         return g * (y > 0)
     out = xp.empty_like(g)  # same strides as g
-    kernel(_flat(g), _flat(y), _flat(out))
+    kernel(flat, flat_in_memory_order(y), flat_in_memory_order(out))
     return out
-
-
-def _contiguous(a):
-    """Whether ``a`` covers one contiguous block in some axis order (C order, or a transposed view of it)."""
-    order = sorted(range(a.ndim), key=lambda k: -a.strides[k])
-    return a.transpose(order).flags.c_contiguous
-
-
-def _flat(a):
-    """The 1-d view of a contiguous array in its memory order."""
-    order = sorted(range(a.ndim), key=lambda k: -a.strides[k])
-    return a.transpose(order).reshape(-1)
 
 
 @register
