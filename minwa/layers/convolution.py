@@ -12,7 +12,7 @@ gradient of a stride-1 convolution is itself a convolution of the padded output
 gradient with the flipped weights (otherwise col2im adds the columns back).
 """
 from ..backend import xp_of
-from . import _im2col, _threads
+from . import _conv_kernels, _im2col, _jit, _threads
 from ._layout import nchw_view
 from ._util import boolean, filler_spec, four_d, number, shape_error, spatial_pair
 from .layer import Layer
@@ -37,6 +37,18 @@ WEIGHT_BLOCK = 32
 
 #: weights smaller than this (elements) are re-laid out in one call: a pass on the threads costs ~0.5 ms
 THREADED_COPY = 1 << 18
+
+
+def _add_bias_relu(xp, ymat, bias, relu):
+    """``ymat += bias``, then max(., 0) with ``relu``: one compiled pass where _jit.py has one."""
+    kernel = _jit.kernel(_conv_kernels.add_bias_relu, xp)
+    if kernel is not None:
+        kernel(ymat, ymat[0] if bias is None else bias, bias is not None, relu)
+        return
+    if bias is not None:
+        ymat += bias
+    if relu:
+        xp.maximum(ymat, 0, out=ymat)
 
 
 def _copy_by_channels(xp, fn, count, elements):
@@ -189,10 +201,8 @@ class Convolution(Layer):
 
             def block(c0, c1):
                 ymat[:, c0:c1] = cols @ wcols[0][:, c0:c1]
-                if bias is not None:
-                    ymat[:, c0:c1] += bias[c0:c1]
-                if relu:
-                    xp.maximum(ymat[:, c0:c1], 0, out=ymat[:, c0:c1])
+                if bias is not None or relu:
+                    _add_bias_relu(xp, ymat[:, c0:c1], None if bias is None else bias[c0:c1], relu)
 
             _threads.run_chunks(xp, block, blocks)
             return y
@@ -210,10 +220,8 @@ class Convolution(Layer):
                     xp.matmul(cols, wcols[0], out=ymat)
                 else:
                     ymat[:, gi * og:(gi + 1) * og] = cols @ wcols[gi]
-            if bias is not None:
-                ymat += bias  # while the chunk is still in cache
-            if relu:
-                xp.maximum(ymat, 0, out=ymat)
+            if bias is not None or relu:
+                _add_bias_relu(xp, ymat, bias, relu)  # while the chunk is still in cache
 
         _threads.run_chunks(xp, chunk, chunks)
         return y
@@ -229,17 +237,48 @@ class Convolution(Layer):
         if dy is None:
             dy = xp.zeros((n, o, oh, ow), dtype=xpad.dtype)
         dy = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (N, OH, OW, O); a no-op for our own layout
-        if self._relu_out is not None:  # the fused ReLU's backward
-            dy = relu_mask(dy, self._relu_out)
-        self.weight.grad, bias_grad = self._weight_grad(xpad, dy, (oh, ow))
+        self.weight.grad, bias_grad, dy = self._weight_grad(xpad, dy, (oh, ow))
         if self.bias is not None:
             self.bias.grad = bias_grad
         if not propagate_down[0]:
             return [None]
         return [nchw_view(self._input_grad(dy, (h, w), (oh, ow)))]
 
+    def _output_grad_rows(self, xp, dy):
+        """``rows(n0, n1, sums)``: images n0:n1 of the output gradient as an (images*OH*OW, O) matrix,
+        with the fused ReLU's mask applied and their column sums (the bias gradient) added to ``sums``,
+        while the chunk is in cache; and the whole masked gradient, which the calls fill in."""
+        o = dy.shape[3]
+        mask = self._relu_out
+        sums_kernel = _jit.kernel(_conv_kernels.add_column_sums, xp)
+        if sums_kernel is None:  # numpy: the mask as one pass first, a numpy sum per chunk
+            masked = dy if mask is None else relu_mask(dy, mask)
+
+            def numpy_rows(n0, n1, sums):
+                g = masked[n0:n1].reshape(-1, o)
+                sums += g.sum(axis=0)
+                return g
+
+            return numpy_rows, masked
+        if mask is None:
+            def plain_rows(n0, n1, sums):
+                sums_kernel(dy[n0:n1].reshape(-1, o), sums)
+                return dy[n0:n1].reshape(-1, o)
+
+            return plain_rows, dy
+        masked = xp.empty_like(dy)
+        mask_kernel = _jit.kernel(_conv_kernels.mask_with_column_sums, xp)
+
+        def masked_rows(n0, n1, sums):
+            out = masked[n0:n1].reshape(-1, o)
+            mask_kernel(dy[n0:n1].reshape(-1, o), mask[n0:n1].reshape(-1, o), out, sums)
+            return out
+
+        return masked_rows, masked
+
     def _weight_grad(self, xpad, dy, out_hw):
-        """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col."""
+        """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col; and the
+        output gradient with the fused ReLU's mask applied, for the input gradient."""
         xp = xp_of(xpad)
         n = xpad.shape[0]
         oh, ow = out_hw
@@ -257,25 +296,24 @@ class Convolution(Layer):
         partial_bias = xp.zeros((lanes, o), dtype=xpad.dtype)
         views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
                  for channels in groups]
+        rows, masked = self._output_grad_rows(xp, dy)
         if blocks is not None:
             cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
-            dymat = dy.reshape(n * oh * ow, o)
+            dymat = rows(0, n, partial_bias[0])
 
             def block(c0, c1):
                 xp.matmul(dymat[:, c0:c1].T, cols, out=partial[0, c0:c1])
 
             _threads.run_chunks(xp, block, blocks)
-            partial_bias[0] = dymat.sum(axis=0)
             chunks = []
 
         def chunk(lane, n0, n1):
             m = (n1 - n0) * oh * ow
             buf = xp.empty((m, width), dtype=xpad.dtype)
-            dymat = dy[n0:n1].reshape(m, o)
+            dymat = rows(n0, n1, partial_bias[lane])
             for gi in range(len(groups)):
                 cols = _im2col.im2col(views[gi], n0, n1, buf)
                 partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
-            partial_bias[lane] += dymat.sum(axis=0)
 
         if chunks:
             _threads.run_lanes(xp, chunk, chunks, lanes)
@@ -294,7 +332,7 @@ class Convolution(Layer):
             dw[:, o0:o1] = src[:, o0:o1]
 
         _copy_by_channels(xp, to_caffe, src.shape[1], src.size)
-        return dw.reshape(o, cg, kh, kw), dbias
+        return dw.reshape(o, cg, kh, kw), dbias, masked
 
     def _input_grad(self, dy, in_hw, out_hw):
         """dL/dx as a channels-last (N, H, W, C) array."""

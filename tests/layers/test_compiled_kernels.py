@@ -1,4 +1,4 @@
-"""The compiled pooling and LRN kernels (_jit.py) against the numpy passes they replace.
+"""The compiled pooling, LRN and convolution kernels (_jit.py) against the numpy passes they replace.
 
 On the layouts a net really hands them (channels-last memory from a convolution, and
 plain NCHW), in float32: forward outputs are bit-identical to the numpy path, gradients
@@ -63,6 +63,44 @@ def test_compiled_kernels_match_the_numpy_passes(make_layer, monkeypatch, rng, s
         y_t, dx_t = _run(make_layer, monkeypatch, spec, x, dy, "numba", threads)
         np.testing.assert_array_equal(y_t, y_jit)
         np.testing.assert_array_equal(dx_t, dx_jit)
+
+
+CONVS = [  # (input shape, convolution_param): batch chunks, and one chunk split by output-channel blocks
+    ((6, 3, 12, 10), {"num_output": 8, "kernel_size": 5, "pad": 2}),
+    ((4, 5, 9, 9), {"num_output": 6, "kernel_size": 3, "stride": 2, "bias_term": False}),
+    ((2, 8, 4, 4), {"num_output": 256, "kernel_size": 3, "pad": 1}),
+]
+
+
+def _conv(make_layer, monkeypatch, shape, param, relu, path, threads="2"):
+    monkeypatch.setenv("MINWA_NUMBA", "1" if path == "numba" else "0")
+    monkeypatch.setenv("MINWA_THREADS", threads)
+    monkeypatch.setattr("minwa.layers.convolution.CHUNK_ELEMENTS", 1 << 11)  # several chunks per batch
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    layer, tops = make_layer({"type": "Convolution", "convolution_param": param}, [shape], dtype="float32")
+    if relu:
+        layer.fuse_relu()
+    y = np.array(layer.forward([x])[0])
+    dy = rng.standard_normal(tops[0]).astype(np.float32)
+    dx = np.array(layer.backward([dy], [True])[0])
+    return [y, dx] + [np.array(p.grad) for p in layer.params]
+
+
+@pytest.mark.parametrize("relu", [False, True], ids=["plain", "fused-relu"])
+@pytest.mark.parametrize("shape, param", CONVS, ids=["chunks", "stride-2-no-bias", "channel-blocks"])
+def test_convolution_kernels_match_the_numpy_passes(make_layer, monkeypatch, shape, param, relu):
+    """Bias + ReLU after the GEMM, and the ReLU mask with the bias gradient before it, in one pass each."""
+    numpy_values = _conv(make_layer, monkeypatch, shape, param, relu, "numpy")
+    jit_values = _conv(make_layer, monkeypatch, shape, param, relu, "numba")
+    np.testing.assert_array_equal(jit_values[0], numpy_values[0])  # the same adds, in the same order
+    if relu:
+        assert (jit_values[0] == 0).any() and (jit_values[0] >= 0).all()
+    for got, want in zip(jit_values[1:], numpy_values[1:]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for threads in ("1", "3"):
+        for got, want in zip(_conv(make_layer, monkeypatch, shape, param, relu, "numba", threads), jit_values):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_max_pool_gradient_goes_to_the_first_of_tied_maxima(make_layer, monkeypatch):

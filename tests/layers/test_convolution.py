@@ -43,7 +43,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("param", CASES)
-def test_convolution_matches_loop_reference(make_layer, rng, param):
+def test_convolution_matches_loop_reference(make_layer, rng, param, kernel_path):
     shape = (2, 4, 7, 6)
     layer, tops = make_layer(conv_spec(**param), [shape])
     x = rng.standard_normal(shape)
@@ -55,7 +55,7 @@ def test_convolution_matches_loop_reference(make_layer, rng, param):
 
 
 @pytest.mark.parametrize("param", CASES)
-def test_convolution_gradients(make_layer, gradcheck, rng, param):
+def test_convolution_gradients(make_layer, gradcheck, rng, param, kernel_path):
     shape = (2, 4, 5, 5)
     layer, _ = make_layer(conv_spec(**param), [shape], param_scale=0.7)
     gradcheck(layer, [rng.standard_normal(shape)])
