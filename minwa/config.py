@@ -24,6 +24,7 @@ TRAIN_DEFAULTS = {
     "on_nan": "stop",         # stop | skip
     "max_consecutive_nan_skips": 5,  # on_nan: skip gives up (NonFiniteLoss) after this many skips in a row
     "timeout_s": 300.0,       # a rank that keeps the others waiting longer than this ends the job, named
+    "checkpoint_timeout_s": 1800.0,  # ... unless it is alive and writing a checkpoint: then after this
     "timeline": None,
 }
 

@@ -14,8 +14,8 @@ from . import backend
 from .errors import ConfigError
 from .evaluate import evaluate, share_params
 from .failure import NanPolicy, NonFiniteLoss, install_abort_on_error, install_stop_handler
-from .failure.job_guard import guard_job
-from .failure.watchdog import waiting_in
+from .failure.job_guard import backstop, guard_job
+from .failure.watchdog import busy_in, waiting_in
 from .label_check import check_labels
 from .metrics import MetricsLog
 from .net import Net
@@ -98,7 +98,7 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
     run = RunDirectory(job.run_dir)
     if rank == 0:
         run.prepare(resume, overwrite)  # a fresh run never mixes with an old one
-    watchdog = guard_job(comm, job.train["timeout_s"])  # bounds every wait; None on one rank
+    watchdog = guard_job(comm, job.train["timeout_s"], job.train["checkpoint_timeout_s"])  # None on one rank
     if stop_flag is None:
         stop_flag = install_stop_handler(comm)  # SIGINT/SIGTERM: checkpoint at the next step, exit cleanly
     is_root = rank == 0
@@ -233,6 +233,8 @@ class _Checkpoints:
         self.job, self.net, self.solver, self.engine = job, net, solver, engine
         self.enabled, self.comm = enabled, comm
         self.keep = int(job.train.get("keep_checkpoints") or 0)
+        # the barrier after a write waits as long as the watchdog lets it (train.checkpoint_timeout_s), then a bit
+        self.barrier_s = backstop(max(job.train["timeout_s"], job.train["checkpoint_timeout_s"]))
 
     def save(self, step):
         from . import checkpoint  # noqa: PLC0415 - h5py
@@ -240,15 +242,16 @@ class _Checkpoints:
         state = self.engine.solver_state()
         params = self.engine.whole_params() if hasattr(self.engine, "whole_params") else self.net  # collective
         if self.enabled:
-            os.makedirs(self.dir, exist_ok=True)
-            path = os.path.join(self.dir, f"step_{step:08d}.h5")
-            checkpoint.save_checkpoint(path, params, state, {"step": step, "config": self.job.resolved_text(),
-                                                                "rng": _rng_states(self.net)})
-            if self.keep:
-                checkpoint.keep_last(self.dir, self.keep)
+            with busy_in(f"writing checkpoint step {step}"):  # the others wait up to train.checkpoint_timeout_s
+                os.makedirs(self.dir, exist_ok=True)
+                path = os.path.join(self.dir, f"step_{step:08d}.h5")
+                checkpoint.save_checkpoint(path, params, state, {"step": step, "config": self.job.resolved_text(),
+                                                                    "rng": _rng_states(self.net)})
+                if self.keep:
+                    checkpoint.keep_last(self.dir, self.keep)
         if self.comm is not None and self.comm.size > 1:
             with waiting_in(f"the barrier after rank 0 writes checkpoint step {step}"):
-                self.comm.barrier()
+                self.comm.ibarrier().wait(timeout=self.barrier_s)
 
     def restore(self, where):
         from . import checkpoint  # noqa: PLC0415

@@ -3,7 +3,8 @@
 * ``abort``: ``install_abort_on_error``, ``abort_on_error``, ``abort`` -- an error on
   any rank prints ``minwa: rank R (pid P on HOST) failed: <cause>`` once and ends every rank;
 * ``lifeline``: the socket to minwa-launch (who died first, the cause, the launcher's death);
-* ``watchdog``: ``Watchdog`` -- a rank that does not arrive at a collective is named;
+* ``watchdog``: ``Watchdog`` -- a rank that does not arrive at a collective is named; ``waiting_in``
+  marks a wait, ``busy_in`` a known long operation (a checkpoint write) that is waited for longer;
 * ``nan_policy``: ``check_finite``, ``NanPolicy`` -- a NaN loss stops (or skips, a bounded number of times);
 * ``stop_request``: ``install_stop_handler`` -- SIGINT/SIGTERM checkpoint and leave cleanly.
 """

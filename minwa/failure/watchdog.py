@@ -12,6 +12,14 @@ message naming
 * the ranks that are not waiting in that step (still computing, stuck in I/O);
 * or, when every rank is waiting, that communication itself is stuck, and in what.
 
+A rank in a known long operation says so with ``busy_in(what)`` ("writing checkpoint
+step 8"), carried in its heartbeat. While every rank a waiting rank waits for is heard
+from and busy, that wait is bounded by ``busy_timeout`` (``train.checkpoint_timeout_s``)
+instead: a slow but healthy checkpoint write does not end the job. A busy rank that
+stops sending heartbeats (SIGSTOP) is still named after ``timeout`` and the silence
+threshold, as any other; one busy for longer than ``busy_timeout`` is named as still
+busy in that operation.
+
 Only the lowest-numbered waiting rank reports at once; the others are a backstop a
 few seconds later. Waits are marked with ``waiting_in(what)`` (``Handle.wait`` does it
 for every transfer); ``at_step(step)`` tells which step the rank is in. Creating a
@@ -49,10 +57,32 @@ def waiting_in(what):
         watchdog.end_wait()
 
 
-class Watchdog:
-    """Names the rank(s) that keep the others waiting longer than ``timeout`` seconds, then aborts."""
+@contextlib.contextmanager
+def busy_in(what):
+    """Declare a known long operation of this rank to the running watchdog (a no-op without one).
 
-    def __init__(self, comm=None, timeout=300.0, poll=None, on_timeout=None):
+    ``what`` reads after "is still": ``busy_in(f"writing checkpoint step {step}")``. The
+    ranks waiting for this one meanwhile wait up to the watchdog's ``busy_timeout``.
+    """
+    watchdog = current()
+    if watchdog is None:
+        yield
+        return
+    outermost = watchdog.begin_busy(what)
+    try:
+        yield
+    finally:
+        watchdog.end_busy(outermost)
+
+
+class Watchdog:
+    """Names the rank(s) that keep the others waiting longer than ``timeout`` seconds, then aborts.
+
+    ``busy_timeout``: the bound of a wait for ranks that are alive and declare a long
+    operation (``busy_in``); never below ``timeout`` (None: the same as ``timeout``).
+    """
+
+    def __init__(self, comm=None, timeout=300.0, poll=None, on_timeout=None, busy_timeout=None):
         from mpi4py import MPI
 
         from .abort import mpi_comm  # noqa: PLC0415
@@ -63,16 +93,21 @@ class Watchdog:
         self.timeout = float(timeout)
         if not self.timeout > 0:
             raise MinwaError(f"train.timeout_s: expected a number of seconds > 0, got {timeout!r}")
+        busy = self.timeout if busy_timeout is None else float(busy_timeout)
+        if not busy > 0:
+            raise MinwaError(f"train.checkpoint_timeout_s: expected a number of seconds > 0, got {busy_timeout!r}")
+        self.busy_timeout = max(self.timeout, busy)
         self.poll = float(poll) if poll is not None else min(0.5, self.timeout / 10)
         self.comm = mpi_comm(comm).Dup()
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.on_timeout = on_timeout  # tests and embedders may replace the abort
         self.fired = None
         self._step, self._what, self._since, self._depth = -1, None, None, 0
+        self._busy = None  # (what, since) of this rank's long operation, set and read as one tuple
         self.peers = self.comm.allgather((os.getpid(), host()))  # (pid, host) of every rank
         started = time.monotonic()
         self._seen = {r: {"step": -1, "what": None, "waited": None, "heard": started, "pid": pid, "host": where,
-                          "state": None}
+                          "state": None, "busy": None, "busy_for": None}
                       for r, (pid, where) in enumerate(self.peers) if r != self.rank}
         self._sends = {}
         self._lock = threading.Lock()
@@ -97,6 +132,17 @@ class Watchdog:
         self._depth = max(0, self._depth - 1)
         if self._depth == 0:
             self._what, self._since = None, None
+
+    def begin_busy(self, what):
+        """This rank starts a long operation (see ``busy_in``); True when it is not inside another one."""
+        if self._busy is not None:
+            return False
+        self._busy = (str(what), time.monotonic())
+        return True
+
+    def end_busy(self, outermost=True):
+        if outermost:
+            self._busy = None
 
     def arrive(self, step, what="the step's collectives"):
         """This rank is about to wait in the collective(s) of ``step`` (``done()`` ends the wait)."""
@@ -168,8 +214,9 @@ class Watchdog:
                 os.close(fd)
 
     def _tick(self, now):
-        since = self._since
-        beat = (self._step, self._what, None if since is None else now - since, None)
+        since, busy = self._since, self._busy
+        beat = (self._step, self._what, None if since is None else now - since, None,
+                None if busy is None else (busy[0], now - busy[1]))
         with self._lock:
             for peer in self._seen:
                 pending = self._sends.get(peer)
@@ -185,8 +232,9 @@ class Watchdog:
         status = MPI.Status()
         while self.comm.Iprobe(source=MPI.ANY_SOURCE, tag=_TAG, status=status):
             source = status.Get_source()
-            step, what, waited, state = self.comm.recv(source=source, tag=_TAG)
-            self._seen[source].update(step=step, what=what, waited=waited, heard=now, state=state)
+            step, what, waited, state, busy = self.comm.recv(source=source, tag=_TAG)
+            self._seen[source].update(step=step, what=what, waited=waited, heard=now, state=state,
+                                      busy=busy and busy[0], busy_for=busy and busy[1])
 
     def _name(self, rank):
         seen = self._seen[rank]
@@ -200,26 +248,41 @@ class Watchdog:
         silent = [r for r, s in self._seen.items() if now - s["heard"] > quiet]
         behind = [r for r, s in self._seen.items() if r not in silent
                   and (s["step"] < self._step or s["what"] is None)]
+        busy = bool(behind) and not silent and all(self._seen[r]["busy"] for r in behind)
+        bound = self.busy_timeout if busy else self.timeout
+        if waited <= bound:
+            return  # the ranks waited for are alive and busy in a long operation (a checkpoint write)
         waiting = sorted([self.rank] + [r for r in self._seen if r not in silent and r not in behind])
-        if waiting[0] != self.rank and waited < self.timeout + 3 * self.poll + 5:
+        if waiting[0] != self.rank and waited < bound + 3 * self.poll + 5:
             return  # a lower rank reports; this one is the backstop
-        parts = []
-        for r in silent:
-            s = self._seen[r]
-            last = f"last heard {now - s['heard']:.0f} s ago at step {s['step']}" + \
-                   (f" waiting in {s['what']}" if s["what"] else "")
-            parts.append(f"{self._name(r)} is not responding ({last}): stopped (e.g. SIGSTOP), or blocked "
-                         "outside Python")
-        for r in behind:
-            s = self._seen[r]
-            state = "not waiting in any collective" if s["what"] is None else f"waiting in {s['what']}"
-            state = f"{s['state']}" if s["state"] else state
-            parts.append(f"{self._name(r)} is at step {s['step']}, {state} (still computing, or stuck)")
+        parts = [self._silent(r, now) for r in silent] + [self._behind(r, now, busy) for r in behind]
         if not parts:
             places = "; ".join(f"{self._name(r)}: {self._seen[r]['what']}" for r in sorted(self._seen))
             parts.append(f"every rank is waiting, so communication itself is stuck ({places})")
-        self._fire(f"watchdog: rank {self.rank} has waited {waited:.0f} s (train.timeout_s={self.timeout:g}) at "
-                   f"step {self._step} in {self._what}; " + "; ".join(parts) + f"; aborting all {self.size} ranks")
+        bounds = f"train.timeout_s={self.timeout:g}"
+        if busy:
+            bounds += f", and train.checkpoint_timeout_s={self.busy_timeout:g} for a rank busy in a long operation"
+        self._fire(f"watchdog: rank {self.rank} has waited {waited:.0f} s ({bounds}) at step {self._step} in "
+                   f"{self._what}; " + "; ".join(parts) + f"; aborting all {self.size} ranks")
+
+    def _silent(self, r, now):
+        s = self._seen[r]
+        last = f"last heard {now - s['heard']:.0f} s ago at step {s['step']}" + \
+               (f" waiting in {s['what']}" if s["what"] else "") + (f" while {s['busy']}" if s["busy"] else "")
+        return f"{self._name(r)} is not responding ({last}): stopped (e.g. SIGSTOP), or blocked outside Python"
+
+    def _behind(self, r, now, busy):
+        """What a rank that is not in this wait is doing; ``busy``: every such rank is past ``busy_timeout``."""
+        s = self._seen[r]
+        if s["busy"]:
+            took = f"{s['busy_for'] + now - s['heard']:.0f} s"
+            if busy:
+                return (f"{self._name(r)} is still {s['busy']} after {took}, past train.checkpoint_timeout_s="
+                        f"{self.busy_timeout:g} (stuck, e.g. in I/O, or slower than that bound allows)")
+            return f"{self._name(r)} is at step {s['step']}, {s['busy']} for {took}"
+        state = "not waiting in any collective" if s["what"] is None else f"waiting in {s['what']}"
+        state = f"{s['state']}" if s["state"] else state
+        return f"{self._name(r)} is at step {s['step']}, {state} (still computing, or stuck)"
 
     def _fire(self, message, same_as="watchdog", announce=True):
         if self.fired is not None:
@@ -236,12 +299,12 @@ class Watchdog:
     def describe(self):
         """What this rank last heard from the others (for a timeout raised elsewhere)."""
         now = time.monotonic()
-        return "; ".join(f"{self._name(r)}: step {s['step']}, {s['what'] or 'not waiting'}, heard "
+        return "; ".join(f"{self._name(r)}: step {s['step']}, {s['what'] or s['busy'] or 'not waiting'}, heard "
                          f"{now - s['heard']:.0f} s ago" for r, s in sorted(self._seen.items()))
 
     def announce(self, state):
         """Tell every other rank at once that this one is 'finished' or 'aborting' (its end is then no news)."""
-        beat = (self._step, self._what, None, state)
+        beat = (self._step, self._what, None, state, None)
         with self._lock:
             for peer in self._seen:
                 self.comm.isend(beat, dest=peer, tag=_TAG)

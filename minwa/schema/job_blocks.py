@@ -19,6 +19,9 @@ TRAIN_FIELDS = {
     "on_nan": Field("enum", "stop", choices=("stop", "skip")), "timeline": Field("str"),
     "max_consecutive_nan_skips": Field("int", 5, minimum=1, doc="on_nan: skip gives up after this many in a row"),
     "timeout_s": Field("float", 300.0, above=0.0, doc="a wait longer than this ends the job, naming the rank"),
+    "checkpoint_timeout_s": Field("float", 1800.0, above=0.0,
+                                  doc="the bound instead of timeout_s while the ranks waited for are alive and "
+                                      "writing a checkpoint (never below timeout_s)"),
 }
 PARALLEL_FIELDS = {
     "mode": Field("enum", "data", choices=("data", "model-data", "single")),

@@ -7,6 +7,8 @@ import os
 import re
 import shutil
 import signal
+import sys
+import textwrap
 import time
 
 import pytest
@@ -108,3 +110,35 @@ def test_a_config_error_every_rank_meets_is_printed_once(jobs, tiny_job, launche
     assert code != 0 and seconds < LIMIT, out
     expected = 2 if launcher == "minwa-launch" else 1  # minwa-launch repeats the cause in its own last line
     assert out.count("train.on_nan: expected one of stop, skip, got 'sometimes'") == expected, out
+
+
+SLOW_FS = """
+    import os, sys, time
+    real_fsync, slowed = os.fsync, []
+
+    def slow_fsync(fd):  # the first fsync of this rank takes SECONDS, like a big write on a slow shared file system
+        if not slowed:
+            slowed.append(fd)
+            print(f"minwa-test: fsync slowed by {sys.argv[1]} s", flush=True)
+            time.sleep(float(sys.argv[1]))
+        real_fsync(fd)
+
+    os.fsync = slow_fsync
+    from minwa.launch.cli import main
+    sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_checkpoint_write_slower_than_the_timeout_does_not_end_the_job(jobs, tiny_job, tmp_path):
+    """Rank 0's write of checkpoint step 20 takes 15 s: past train.timeout_s=2 and past the 13 s bound on a transfer."""
+    driver = tmp_path / "slow_fs.py"
+    driver.write_text(textwrap.dedent(SLOW_FS))
+    run_dir = tmp_path / "run"
+    cmd = jobs.command([sys.executable, str(driver), "15", "train", tiny_job(**{"solver.max_iter": 30}),
+                        "--run-dir", str(run_dir), "--set", "train.timeout_s=2",
+                        "--set", "train.checkpoint_timeout_s=120"], 2)
+    code, out, _ = jobs.run_job(cmd, timeout=120)
+    assert code == 0, out
+    assert "train.checkpoint_timeout_s=120" in out and out.count("minwa-test: fsync slowed by 15 s") == 1, out
+    assert "watchdog:" not in out, out
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["step_00000020.h5", "step_00000030.h5"]
