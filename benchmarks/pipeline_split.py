@@ -39,7 +39,6 @@ sys.path.insert(0, HERE)
 from data_parallel import LINK_ADDRESSES, ShapedLink, _bits_per_s  # noqa: E402 - the benchmark's own link set-up
 
 SECRET = "pipeline-benchmark-secret-not-for-production"
-PACK = "/work/bench/cifar10.h5"
 CUTS = {"conv1": "pool1", "conv2": "pool2"}
 
 
@@ -74,6 +73,21 @@ def _worker_local(args):
         times.append(time.perf_counter() - start)
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump({"interval_s": statistics.median(times[1:])}, f)
+
+
+def _worker_load(args):
+    """What reading one test batch costs the client (its loader alone, in its own process)."""
+    import time
+
+    import minwa
+    from minwa.datasets import make_loader
+
+    job = minwa.load_config(args.config)
+    loader = make_loader(job.data, "test", seed=job.seed)
+    start, cpu = time.perf_counter(), time.process_time()
+    count = sum(1 for _ in loader.batches(0, min(args.batches, loader.steps_per_epoch)))
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump({"wall_s": (time.perf_counter() - start) / count, "cpu_s": (time.process_time() - cpu) / count}, f)
 
 
 def _worker_profile(args):
@@ -197,20 +211,22 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--depth", type=int, default=3, help="batches in flight")
     parser.add_argument("--json", help="also write every measurement here")
+    parser.add_argument("--data", help="an HDF5 pack (minwa pack) whose test split the client reads; default: the "
+                        "built-in shapes set, whose images are drawn on the client's CPU while it computes")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return {"local": _worker_local, "profile": _worker_profile}[args.worker](args)
+        return {"local": _worker_local, "profile": _worker_profile, "load": _worker_load}[args.worker](args)
     links = args.link or ["10mbit", "100mbit", "1gbit"]
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     reason = ShapedLink.available()
     if reason:
         print(f"links: tc-shaped veth pairs unavailable ({reason}); every case runs over unshaped loopback")
         links = ["loopback"]
-    data = ({"source": "hdf5", "path": PACK, "mean": "none", "batch_size": 100, "test_batch_size": 100}
-            if os.path.exists(PACK) else {"source": "shapes", "image_size": 32, "train_count": 100,
+    data = ({"source": "hdf5", "path": os.path.abspath(args.data), "mean": "none", "batch_size": 100,
+             "test_batch_size": 100} if args.data else {"source": "shapes", "image_size": 32, "train_count": 100,
                                           "test_count": 100 * args.batches, "batch_size": 100,
                                           "test_batch_size": 100, "mean": "none"})
     print(f"cifar10_full, batch 100, uint8 features, depth {args.depth}, {args.batches} batches per run, "
@@ -222,6 +238,10 @@ def main(argv=None):
         for layer, f in variants:
             directory = os.path.join(tmp, f"{layer}_{f}")
             prepared[(layer, f)] = (directory, _prepare(directory, layer, f, data))
+        load = _worker("load", next(iter(prepared.values()))[1], args.batches)
+        print(f"reading one test batch costs the client {load['wall_s'] * 1e3:.1f} ms ({load['cpu_s'] * 1e3:.1f} ms "
+              "of CPU) beside its forward, in split and cloud-only runs (client-only times the forward alone; the "
+              "planner counts compute and the link only)")
         profiles = {}
         for rate in links:
             shaped = None if rate == "loopback" else ShapedLink(rate)
