@@ -40,7 +40,9 @@ THREADED_COPY = 1 << 18
 
 
 def _add_bias_relu(xp, ymat, bias, relu):
-    """``ymat += bias``, then max(., 0) with ``relu``: one compiled pass where _jit.py has one."""
+    """``ymat += bias`` (none: ``bias`` None), then max(., 0) with ``relu``: one compiled pass where _jit.py has one."""
+    if bias is None and not relu:
+        return
     kernel = _jit.kernel(_conv_kernels.add_bias_relu, xp)
     if kernel is not None:
         kernel(ymat, ymat[0] if bias is None else bias, bias is not None, relu)
@@ -201,8 +203,7 @@ class Convolution(Layer):
 
             def block(c0, c1):
                 ymat[:, c0:c1] = cols @ wcols[0][:, c0:c1]
-                if bias is not None or relu:
-                    _add_bias_relu(xp, ymat[:, c0:c1], None if bias is None else bias[c0:c1], relu)
+                _add_bias_relu(xp, ymat[:, c0:c1], None if bias is None else bias[c0:c1], relu)
 
             _threads.run_chunks(xp, block, blocks)
             return y
@@ -220,8 +221,7 @@ class Convolution(Layer):
                     xp.matmul(cols, wcols[0], out=ymat)
                 else:
                     ymat[:, gi * og:(gi + 1) * og] = cols @ wcols[gi]
-            if bias is not None or relu:
-                _add_bias_relu(xp, ymat, bias, relu)  # while the chunk is still in cache
+            _add_bias_relu(xp, ymat, bias, relu)  # while the chunk is still in cache
 
         _threads.run_chunks(xp, chunk, chunks)
         return y
@@ -260,21 +260,19 @@ class Convolution(Layer):
                 return g
 
             return numpy_rows, masked
-        if mask is None:
-            def plain_rows(n0, n1, sums):
-                sums_kernel(dy[n0:n1].reshape(-1, o), sums)
-                return dy[n0:n1].reshape(-1, o)
-
-            return plain_rows, dy
-        masked = xp.empty_like(dy)
+        masked = dy if mask is None else xp.empty_like(dy)
         mask_kernel = _jit.kernel(_conv_kernels.mask_with_column_sums, xp)
 
-        def masked_rows(n0, n1, sums):
+        def kernel_rows(n0, n1, sums):
+            g = dy[n0:n1].reshape(-1, o)
+            if mask is None:
+                sums_kernel(g, sums)
+                return g
             out = masked[n0:n1].reshape(-1, o)
-            mask_kernel(dy[n0:n1].reshape(-1, o), mask[n0:n1].reshape(-1, o), out, sums)
+            mask_kernel(g, mask[n0:n1].reshape(-1, o), out, sums)
             return out
 
-        return masked_rows, masked
+        return kernel_rows, masked
 
     def _weight_grad(self, xpad, dy, out_hw):
         """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col; and the
