@@ -27,7 +27,6 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG = os.path.join(HERE, "..", "configs", "cifar10_full.yaml")
-PACK = "/work/bench/cifar10.h5"
 TARBALL = os.path.join(HERE, "..", "..", "shared", "data", "cifar10-jpeg.tar.gz")
 
 
@@ -56,7 +55,7 @@ def run(command, what):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=PACK if os.path.exists(PACK) else TARBALL, help="CIFAR-10 (pack or tarball)")
+    parser.add_argument("--data", default=TARBALL, help="CIFAR-10: a pack (faster) or the tarball (default)")
     parser.add_argument("--scales", type=int, nargs=2, default=[32, 48], help="the two training scales")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--drop-after", type=int, default=9, help="divide the learning rate by 10 after this epoch")

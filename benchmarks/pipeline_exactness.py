@@ -3,7 +3,8 @@
     python benchmarks/pipeline_exactness.py --weights runs/cifar10_full/checkpoints/step_00000500.h5 \
         --set model.layers.conv1.convolution_param.num_output=4 --cut pool1
 
-The job (default configs/cifar10_full.yaml on the HDF5 pack /work/bench/cifar10.h5) is cut at --cut (repeatable:
+The job (default configs/cifar10_full.yaml, its test set read from --data: default the CIFAR-10 tarball in
+../shared/data; a pack from `minwa pack` reads faster) is cut at --cut (repeatable:
 several cut links); the cloud half is served on 127.0.0.1 in this process's threads, the client half runs
 through a real TCP connection (authenticated, the binary framing), once per wire dtype. Without --weights the
 net keeps its seeded initial weights (agreement is still meaningful, accuracy is not).
@@ -17,7 +18,7 @@ import numpy
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
-PACK = "/work/bench/cifar10.h5"
+TARBALL = os.path.join(ROOT, "..", "shared", "data", "cifar10-jpeg.tar.gz")
 
 
 def main(argv=None):
@@ -26,6 +27,8 @@ def main(argv=None):
     parser.add_argument("--weights")
     parser.add_argument("--cut", action="append", default=[])
     parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--data", default=TARBALL, help="CIFAR-10 in any layout the cifar10 source reads (default: "
+                        "the shared tarball)")
     parser.add_argument("--batches", type=int, help="only the first N test batches (default: the whole test set)")
     args = parser.parse_args(argv)
     import minwa
@@ -35,9 +38,7 @@ def main(argv=None):
     from minwa.parallel.pipeline.pipeline_server import PipelineServer
     from minwa.parallel.pipeline.splitter import split_model
 
-    overrides = list(args.set)
-    if os.path.exists(PACK) and not any(o.startswith("data.path") for o in overrides):
-        overrides += [f"data.path={PACK}", "data.source=hdf5"]
+    overrides = [f"data.path={os.path.abspath(args.data)}", *args.set]  # a --set data.path=... still wins
     job = minwa.load_config(args.config, overrides=overrides)
     cuts = args.cut or ["pool1"]
     split = split_model(job.model, cuts, port=0)
