@@ -168,13 +168,14 @@ def train(job, comm=None, resume=None, progress=None, max_iter=None, stop_flag=N
                 checkpoints.save(step)
                 summary["interrupted"] = True
                 break
+            number = step + 1  # the step as the log, the progress bar and the checkpoints number it
             if watchdog is not None:
-                watchdog.at_step(step)
+                watchdog.at_step(number)
             outputs = accumulate.forward(lambda: dict(zip(names, next(batches))))
             loss = net.loss
-            if not nan_policy.check(loss, step, comm):
+            if not nan_policy.check(loss, number, comm):
                 skipped += 1
-                bar.message(f"step {step}: loss is {loss}; step skipped")
+                bar.message(f"step {number}: loss is {loss}; step skipped")
                 engine.skip_update()
             else:
                 engine.backward_and_update()

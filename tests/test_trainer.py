@@ -66,9 +66,12 @@ def test_resume_is_bit_identical(tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path):
-    job = tiny_job(tmp_path / "nan", **{"solver.base_lr": 1e12, "solver.momentum": 0.0})
-    with pytest.raises(NonFiniteLoss, match=r"step \d+: the loss is not finite"):
+    job = tiny_job(tmp_path / "nan", **{"solver.base_lr": 1e12, "solver.momentum": 0.0, "solver.display": 1})
+    with pytest.raises(NonFiniteLoss, match=r"step \d+: the loss is not finite") as stopped:
         minwa.train(job)
+    # the message numbers the step as the log does: the one after the last step logged
+    logged = [json.loads(line)["step"] for line in open(tmp_path / "nan" / "metrics.jsonl")]
+    assert str(stopped.value).startswith(f"step {logged[-1] + 1 if logged else 1}:"), (stopped.value, logged)
 
 
 def test_skipping_nan_losses_gives_up_on_a_diverged_net(tmp_path):
