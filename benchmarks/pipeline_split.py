@@ -271,7 +271,17 @@ def main(argv=None):
     return 0
 
 
+def _verdict(best, chosen, measured, spreads):
+    """agrees; a tie (the chosen case's median is within the two cases' spreads of the best's); or differs."""
+    if best == chosen:
+        return "agrees"
+    if measured[chosen] - measured[best] <= spreads[chosen] + spreads[best]:
+        return "a tie within the spread"
+    return "differs"
+
+
 def _report(results, profiles, links, variants):
+    verdicts, errors = [], []
     for rate in links:
         bandwidth = _bits_per_s(rate) if rate != "loopback" else 1e10
         print(f"\nlink: {'unshaped loopback' if rate == 'loopback' else f'veth pair shaped to {rate} (tc tbf)'}")
@@ -282,12 +292,13 @@ def _report(results, profiles, links, variants):
             taken = profiles[(rate, layer, f)]
             profile = {name: statistics.median(p[name] for p in taken) for name in taken[0]}
             plan = _plan(_variant_model(layer, f), profile, bandwidth, CUTS[layer])
-            measured = {}
+            measured, spreads = {}, {}
             for case in ("client-only", "split", "cloud-only"):
                 rows = results[(rate, layer, f, case)]
                 ms, spread = (v * 1e3 for v in _summary([r["interval_s"] for r in rows]))
-                measured[case] = ms
+                measured[case], spreads[case] = ms, spread
                 predicted = 1e3 / plan[case]["throughput"]
+                errors.append(predicted / ms - 1)
                 if case == "client-only":
                     print(f"{layer}={f:<5} {case:<12} {ms:>9.1f} {spread:>6.1f} {0:>12,} {'':>9} {'':>8} {'':>8} "
                           f"{'':>7} {'':>15} {predicted:>10.1f} {predicted / ms:>9.2f}")
@@ -305,8 +316,12 @@ def _report(results, profiles, links, variants):
                       f"{slowest / ms:>15.2f} {predicted:>10.1f} {predicted / ms:>9.2f}")
             best = min(measured, key=measured.get)
             chosen = max(plan, key=lambda c: plan[c]["throughput"])
-            print(f"{'':<11} measured best: {best}; planner's choice: {chosen} "
-                  f"({'agrees' if best == chosen else 'differs'})")
+            verdicts.append(_verdict(best, chosen, measured, spreads))
+            print(f"{'':<11} measured best: {best}; planner's choice: {chosen} ({verdicts[-1]})")
+    within = sum(abs(e) <= 0.2 for e in errors)
+    print(f"\nplanner: picks the measured best in {verdicts.count('agrees')} of {len(verdicts)} cells "
+          f"({verdicts.count('a tie within the spread')} more are ties within the spread); predicted time per batch "
+          f"within 20% of the measured in {within} of {len(errors)} rows")
 
 
 if __name__ == "__main__":
