@@ -8,6 +8,7 @@ config error every rank meets) is printed once per host.
 """
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -40,13 +41,16 @@ def cause(exc_type, exc, limit=300):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def report_and_abort(comm, message, code=1, detail="", same_as=None, announce=True):
+def report_and_abort(comm, message, code=1, detail="", same_as=None, announce=True, stopped_pids=()):
     """Say ``minwa: <message>`` (after ``detail``, e.g. a traceback), tell the launcher, then MPI Abort.
 
     ``same_as``: a text that is the same on every rank meeting this failure (the cause
     without the rank); only the first rank of this job on this host to meet it prints.
     ``announce``: first tell the other ranks' watchdogs (no MPI call when False: a peer
     has died and MPI may be failing).
+    ``stopped_pids``: ranks of this host that stopped answering (``kill -STOP``), SIGKILLed
+    once the message is out: hydra's SIGTERM stays pending in a stopped process, and plain
+    mpiexec then waits for it forever (seen about one run in ten).
     """
     mpi = mpi_comm(comm)
     try:
@@ -62,6 +66,11 @@ def report_and_abort(comm, message, code=1, detail="", same_as=None, announce=Tr
     if first:
         say((detail.rstrip() + "\n" if detail else "") + f"minwa: {message}")
     lifeline.report(message)
+    for pid in stopped_pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone already
+            pass
     if not first:
         time.sleep(_QUIET_S)  # the rank that said it is ending the job; its MPI Abort usually ends this one first
     mpi.Abort(int(code))

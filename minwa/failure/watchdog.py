@@ -262,8 +262,10 @@ class Watchdog:
         bounds = f"train.timeout_s={self.timeout:g}"
         if busy:
             bounds += f", and train.checkpoint_timeout_s={self.busy_timeout:g} for a rank busy in a long operation"
+        here = host()
         self._fire(f"watchdog: rank {self.rank} has waited {waited:.0f} s ({bounds}) at step {self._step} in "
-                   f"{self._what}; " + "; ".join(parts) + f"; aborting all {self.size} ranks")
+                   f"{self._what}; " + "; ".join(parts) + f"; aborting all {self.size} ranks",
+                   stopped_pids=[self._seen[r]["pid"] for r in silent if self._seen[r]["host"] == here])
 
     def _silent(self, r, now):
         s = self._seen[r]
@@ -284,7 +286,8 @@ class Watchdog:
         state = f"{s['state']}" if s["state"] else state
         return f"{self._name(r)} is at step {s['step']}, {state} (still computing, or stuck)"
 
-    def _fire(self, message, same_as="watchdog", announce=True):
+    def _fire(self, message, same_as="watchdog", announce=True, stopped_pids=()):
+        """End the job with ``message``; ``stopped_pids``: silent ranks of this host, killed as it ends."""
         if self.fired is not None:
             return
         self.fired = message
@@ -294,7 +297,7 @@ class Watchdog:
             return
         from .abort import report_and_abort  # noqa: PLC0415
 
-        report_and_abort(self.comm, message, code=3, same_as=same_as, announce=announce)
+        report_and_abort(self.comm, message, code=3, same_as=same_as, announce=announce, stopped_pids=stopped_pids)
 
     def describe(self):
         """What this rank last heard from the others (for a timeout raised elsewhere)."""

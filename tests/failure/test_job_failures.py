@@ -52,11 +52,21 @@ def test_a_stopped_rank_is_named_within_the_timeout(jobs, tiny_job, n, launcher)
         os.kill(pid, signal.SIGSTOP)
         stopped = time.monotonic()
         out = _ended_soon(job, stopped)
+        assert _gone(pid), f"the stopped rank (pid {pid}) outlived its job"
     finally:
         job.kill()
     assert re.search(rf"minwa: watchdog: rank \d has waited \d+ s \(train.timeout_s=3\) at step \d+ in .*"
                      rf"rank {victim} \(pid {pid} on \S+\) is not responding", out), out
     assert out.count("minwa: watchdog:") == 1, out
+
+
+def _gone(pid):
+    """True once ``pid`` has exited (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 def job_dir(tiny_job):
