@@ -5,6 +5,7 @@
     python benchmarks/step_time.py --layers         # also minwa's per-layer forward/backward times
     python benchmarks/step_time.py --models cifar10_full --threads 1 --rounds 5
     MINWA_NUMBA=0 python benchmarks/step_time.py    # minwa without its compiled pooling/LRN kernels
+    python benchmarks/step_time.py --openblas-coretype auto   # numpy's OpenBLAS picks its kernels for this CPU
 
 Honest by construction: every figure comes from its own subprocess (minwa, PyTorch and the
 float32 GEMM reference never share a process, so no idle BLAS/OpenMP pool of one steals the
@@ -12,7 +13,8 @@ other's cores); each thread setting runs the frameworks alternated over ``--roun
 (order swapped every round); medians are printed with their spread (min-max over rounds),
 with the thread counts each process really used and its peak resident memory (RSS, and the
 part a training step adds over the imports).  The GEMM rate is numpy's float32 1024^3 matrix
-product with the same thread count; a step's rate counts 3x the forward FLOPs.
+product with the same thread count and the same OpenBLAS kernels as minwa (printed: an environment
+can pin them, as OPENBLAS_CORETYPE=Haswell does here); a step's rate counts 3x the forward FLOPs.
 """
 import argparse
 import json
@@ -82,7 +84,8 @@ def work_gemm(args):
     times, _ = _timed(lambda: a @ b, 2, 9)
     blas = blas_controller()
     return {"gflops": 2.0 * 1024 ** 3 / statistics.median(times) / 1e9,
-            "blas_threads": [lib["num_threads"] for lib in blas.info()] if blas else None}
+            "blas_threads": [lib["num_threads"] for lib in blas.info()] if blas else None,
+            "blas_kernels": [lib.get("architecture") for lib in blas.info()] if blas else None}
 
 
 def _wrap_layers(net, fwd, bwd):
@@ -172,6 +175,10 @@ WORKERS = {"gemm": work_gemm, "minwa": work_minwa, "torch": work_torch}
 # -- the driver -----------------------------------------------------------------------------
 def _spawn(kind, model, batch, threads, args):
     env = dict(os.environ, **{key: str(threads) for key in THREAD_ENV})
+    if args.openblas_coretype == "auto":
+        env.pop("OPENBLAS_CORETYPE", None)
+    elif args.openblas_coretype:
+        env["OPENBLAS_CORETYPE"] = args.openblas_coretype
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--model", model, "--batch", str(batch),
            "--thread-count", str(threads), "--steps", str(args.steps), "--warmup", str(args.warmup)]
     if args.layers:
@@ -192,7 +199,8 @@ def _report(model, batch, threads, runs):
     print(f"\n== {model}, batch {batch}, {threads} thread(s) per process, {len(runs['minwa'])} alternated rounds ==")
     gemm_text, gemm = _spread([r["gflops"] for r in runs["gemm"]])
     first = runs["minwa"][0]
-    print(f"numpy float32 GEMM   : {gemm_text} GFLOP/s   (BLAS threads {runs['gemm'][0]['blas_threads']})")
+    print(f"numpy float32 GEMM   : {gemm_text} GFLOP/s   (BLAS threads {runs['gemm'][0]['blas_threads']}, "
+          f"kernels {runs['gemm'][0]['blas_kernels']}; minwa's GEMMs use the same)")
     step_m = [statistics.median(r["times"]) for r in runs["minwa"]]
     text_m, med_m = _spread(step_m, 1e3)
     rate = first["flops"] / med_m * 1e3 / 1e9
@@ -249,6 +257,8 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 4 steps (about 2-3 minutes)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one worker may take")
+    parser.add_argument("--openblas-coretype", help="OPENBLAS_CORETYPE for every worker (e.g. SkylakeX, Haswell); "
+                        "auto = unset it, so OpenBLAS picks its kernels for this CPU (default: the environment's)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--thread-count", type=int, dest="thread_count", help=argparse.SUPPRESS)
@@ -269,6 +279,9 @@ def main(argv=None):
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print(f"python {sys.version.split()[0]}, {_all_cores()} usable cores; rounds {args.rounds}, "
           f"steps {args.steps} (+{args.warmup} warm-up) per process")
+    coretype = args.openblas_coretype or os.environ.get("OPENBLAS_CORETYPE")
+    print("OPENBLAS_CORETYPE: " + ("unset (OpenBLAS picks its kernels for this CPU)" if coretype in (None, "auto") else
+                                  f"{coretype} ({'--openblas-coretype' if args.openblas_coretype else 'environment'})"))
     kinds = ["minwa"] + ([] if args.no_torch else ["torch"])
     for model in models:
         batch = args.batch or MODELS[model][2]
