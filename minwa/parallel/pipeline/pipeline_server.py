@@ -116,6 +116,9 @@ class PipelineServer:
         try:
             sock.settimeout(self.handshake_timeout)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            # ACK and RESULT frames are small: without this, Nagle holds one back until the client's delayed
+            # TCP ack of the previous one (measured on loopback: every ACK 27 ms late, round trips 30-38 ms)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls is not None:
                 plain = sock
                 sock = SharedTLS(self.tls.wrap_socket(plain, server_side=True))

@@ -157,6 +157,16 @@ def test_two_clients_one_hostile_the_other_is_served(pipe):
         silent.close()
 
 
+def test_served_connections_send_small_frames_at_once(pipe):
+    """TCP_NODELAY: without it Nagle holds an ACK back until the client's delayed TCP ack (27 ms on loopback)."""
+    _, _, cloud = pipe.halves(pipe.chain_model(), ["pool1"])
+    with PipelineServer(cloud, pipe.secret, log=lambda t: None) as srv:
+        sock = _connect(srv, pipe.secret)
+        served = list(srv._connections)
+        assert served and all(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for c in served)
+        sock.close()
+
+
 def test_stop_closes_connections(pipe):
     _, _, cloud = pipe.halves(pipe.chain_model(), ["pool1"])
     srv = PipelineServer(cloud, pipe.secret, log=lambda t: None).start()
