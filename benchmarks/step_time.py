@@ -13,8 +13,9 @@ other's cores); each thread setting runs the frameworks alternated over ``--roun
 (order swapped every round); medians are printed with their spread (min-max over rounds),
 with the thread counts each process really used and its peak resident memory (RSS, and the
 part a training step adds over the imports).  The GEMM rate is numpy's float32 1024^3 matrix
-product with the same thread count and the same OpenBLAS kernels as minwa (printed: an environment
-can pin them, as OPENBLAS_CORETYPE=Haswell does here); a step's rate counts 3x the forward FLOPs.
+product with the same thread count and the same OpenBLAS kernels as minwa (printed for both: an
+environment can pin them, as the development machine's OPENBLAS_CORETYPE=Haswell does); a step's
+rate counts 3x the forward FLOPs.
 """
 import argparse
 import json
@@ -130,7 +131,8 @@ def work_minwa(args):
     out = {"times": times, "cpu_per_step": cpu, "peak_rss_mb": _rss_mb(), "base_rss_mb": base,
            "flops": 3.0 * net.flops() * args.batch / net.blob_shapes[data][0],
            "threads": thread_count(), "kernels": "numba" if _jit.enabled() else "numpy",
-           "blas_threads": [lib["num_threads"] for lib in blas_controller().info()]}
+           "blas_threads": [lib["num_threads"] for lib in blas_controller().info()],
+           "blas_kernels": [lib.get("architecture") for lib in blas_controller().info()]}
     if args.layers:
         fwd, bwd = {}, {}
         _wrap_layers(net, fwd, bwd)
@@ -200,13 +202,14 @@ def _report(model, batch, threads, runs):
     gemm_text, gemm = _spread([r["gflops"] for r in runs["gemm"]])
     first = runs["minwa"][0]
     print(f"numpy float32 GEMM   : {gemm_text} GFLOP/s   (BLAS threads {runs['gemm'][0]['blas_threads']}, "
-          f"kernels {runs['gemm'][0]['blas_kernels']}; minwa's GEMMs use the same)")
+          f"kernels {runs['gemm'][0]['blas_kernels']})")
     step_m = [statistics.median(r["times"]) for r in runs["minwa"]]
     text_m, med_m = _spread(step_m, 1e3)
     rate = first["flops"] / med_m * 1e3 / 1e9
     cpu_m = statistics.median(r["cpu_per_step"] for r in runs["minwa"]) * 1e3
     print(f"minwa step           : {text_m} ms   cpu {cpu_m:.1f} ms/step   {batch / med_m * 1e3:.1f} img/s"
-          f"   threads {first['threads']}, BLAS {first['blas_threads']}, pooling/LRN kernels {first['kernels']}")
+          f"   threads {first['threads']}, BLAS {first['blas_threads']} {first['blas_kernels']}, pooling/LRN kernels "
+          f"{first['kernels']}")
     print(f"minwa achieved rate  : {rate:.1f} GFLOP/s = {rate / gemm:.1%} of the GEMM rate")
     rss = max(r["peak_rss_mb"] for r in runs["minwa"])
     grow = max(r["peak_rss_mb"] - r["base_rss_mb"] for r in runs["minwa"])
