@@ -17,7 +17,11 @@ the per-stage medians and, for split, the pipelining check: measured throughput 
 should be >= 0.9 (the sum of the stages is shown beside it); the link stage there is the measured link busy
 time or the payload's time on the wire at the shaped rate, whichever is longer. Then the planner's choice
 (per-layer times profiled here + the link rate) against the measured best, and its predicted time per batch
-against the measured. Timings on a shared machine: read the uptime line first.
+against the measured. The per-layer times are measured as each case runs them: by the client-only process
+just before it times its forward (client-only, and cloud-only, whose client only reads and sends), and for
+split by two profiling processes side by side, because there a computing client and a computing cloud process
+share this machine's cores (on separate machines, as deployed, each one's solo profile would be the input).
+Timings on a shared machine: read the uptime line first.
 """
 import argparse
 import copy
@@ -54,14 +58,17 @@ def _minwa(*args):
 # ---------------------------------------------------------------------------------------------
 # workers (own processes, one BLAS thread)
 def _worker_local(args):
-    """Client-only: the whole net here; median seconds per forward of one batch."""
+    """Client-only: the whole net here; median seconds per forward of one batch, and the per-layer profile
+    taken just before in this process (the planner's input for this case: no drift between the two)."""
     import time
 
     import numpy
 
     import minwa
+    from minwa.parallel.pipeline.planner import profile_layers
 
     job = minwa.load_config(args.config)
+    profile = profile_layers(minwa.Net(job.model, phase="TEST", init=False), repeats=9)
     net = minwa.Net(job.model, phase="TEST")
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal((100, 3, 32, 32)).astype(numpy.float32)
@@ -72,7 +79,7 @@ def _worker_local(args):
         net.forward({"data": x, "label": y})
         times.append(time.perf_counter() - start)
     with open(args.out, "w", encoding="utf-8") as f:
-        json.dump({"interval_s": statistics.median(times[1:])}, f)
+        json.dump({"interval_s": statistics.median(times[1:]), "profile": profile}, f)
 
 
 def _worker_load(args):
@@ -176,13 +183,33 @@ def _remote(directory, case, link, args, port):
             os.killpg(server.pid, signal.SIGKILL)
 
 
-def _worker(kind, config, batches):
+def _worker(kind, config, batches, copies=1):
+    """Run a worker in its own process (``copies`` of it at once); its result (a list of them for copies > 1)."""
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "out.json")
-        subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", kind, "--config", config,
-                        "--batches", str(batches), "--out", out], check=True, env=_env(), timeout=1800)
-        with open(out, encoding="utf-8") as f:
-            return json.load(f)
+        outs = [os.path.join(tmp, f"out{i}.json") for i in range(copies)]
+        procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", kind, "--config", config,
+                                   "--batches", str(batches), "--out", out], env=_env()) for out in outs]
+        try:
+            codes = [p.wait(timeout=1800) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        if any(codes):
+            sys.exit(f"pipeline_split benchmark: the {kind} worker exited with {codes}")
+        rows = []
+        for out in outs:
+            with open(out, encoding="utf-8") as f:
+                rows.append(json.load(f))
+        return rows[0] if copies == 1 else rows
+
+
+def _paired_profile(config):
+    """Per-layer times taken while the other core runs the same profile: split and cloud-only run a client and
+    a cloud process side by side on this machine, and a stage is 20-30% slower there than alone (shared cache,
+    memory bandwidth, clock); the mean of the two copies per layer."""
+    pair = _worker("profile", config, 9, copies=2)
+    return {name: (pair[0][name] + pair[1][name]) / 2 for name in pair[0]}
 
 
 def _summary(values):
@@ -250,13 +277,15 @@ def main(argv=None):
             try:
                 for _ in range(args.rounds):
                     for (layer, f), (directory, job) in prepared.items():
-                        # per-layer times for the planner, profiled in every round just before the variant's runs
-                        # (the shared machine's speed drifts by 20-30% over minutes); the plan uses their median
-                        profiles.setdefault((rate, layer, f), []).append(_worker("profile", job, 9))
+                        # per-layer times for the planner, profiled in every round just before the runs they
+                        # predict (the shared machine's speed drifts by 20-30% over minutes); the plan uses
+                        # their median over rounds (see the module docstring for which profile predicts what)
+                        profiles.setdefault((rate, layer, f, "paired"), []).append(_paired_profile(job))
                         for case in ("split", "cloud-only", "client-only"):
                             key = (rate, layer, f, case)
                             if case == "client-only":
                                 row = _worker("local", job, args.batches)
+                                profiles.setdefault((rate, layer, f, "solo"), []).append(row["profile"])
                             else:
                                 port += 1
                                 row = _remote(directory, case, shaped, args, port)
@@ -289,9 +318,15 @@ def _report(results, profiles, links, variants):
               f"{'link ms':>8} {'cloud ms':>8} {'sum ms':>7} {'thr/(1/slowest)':>15} {'planned ms':>10} "
               f"{'plan/meas':>9}")
         for layer, f in variants:
-            taken = profiles[(rate, layer, f)]
-            profile = {name: statistics.median(p[name] for p in taken) for name in taken[0]}
-            plan = _plan(_variant_model(layer, f), profile, bandwidth, CUTS[layer])
+            model = _variant_model(layer, f)
+            plans = {}
+            for kind in ("solo", "paired"):
+                taken = profiles[(rate, layer, f, kind)]
+                profile = {name: statistics.median(p[name] for p in taken) for name in taken[0]}
+                plans[kind] = _plan(model, profile, bandwidth, CUTS[layer])
+            # only in split do both processes compute (cloud-only's client reads and sends): the paired profile
+            plan = {case: plans["paired" if case == "split" else "solo"][case]
+                    for case in ("client-only", "split", "cloud-only")}
             measured, spreads = {}, {}
             for case in ("client-only", "split", "cloud-only"):
                 rows = results[(rate, layer, f, case)]
