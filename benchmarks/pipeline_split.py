@@ -68,8 +68,8 @@ def _worker_local(args):
     from minwa.parallel.pipeline.planner import profile_layers
 
     job = minwa.load_config(args.config)
-    profile = profile_layers(minwa.Net(job.model, phase="TEST", init=False), repeats=9)
-    net = minwa.Net(job.model, phase="TEST")
+    net = minwa.Net(job.model, phase="TEST", init=False)
+    profile = profile_layers(net, repeats=9)  # initialises the weights it then runs with
     rng = numpy.random.default_rng(0)
     x = rng.standard_normal((100, 3, 32, 32)).astype(numpy.float32)
     y = rng.integers(0, 10, 100)
@@ -205,8 +205,8 @@ def _worker(kind, config, batches, copies=1):
 
 
 def _paired_profile(config):
-    """Per-layer times taken while the other core runs the same profile: split and cloud-only run a client and
-    a cloud process side by side on this machine, and a stage is 20-30% slower there than alone (shared cache,
+    """Per-layer times taken while the other core runs the same profile: a split run computes in a client and a
+    cloud process side by side on this machine, and a stage is 20-30% slower there than alone (shared cache,
     memory bandwidth, clock); the mean of the two copies per layer."""
     pair = _worker("profile", config, 9, copies=2)
     return {name: (pair[0][name] + pair[1][name]) / 2 for name in pair[0]}
