@@ -246,6 +246,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.worker:
         return {"local": _worker_local, "profile": _worker_profile, "load": _worker_load}[args.worker](args)
+    if args.batches < args.depth + 3:
+        # the first depth + 1 results come before the pipeline is full: fewer leave no steady-state interval
+        parser.error(f"--batches must be at least --depth + 3 = {args.depth + 3}, so the steady state is timed")
     links = args.link or ["10mbit", "100mbit", "1gbit"]
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     reason = ShapedLink.available()

@@ -12,7 +12,7 @@ gradient of a stride-1 convolution is itself a convolution of the padded output
 gradient with the flipped weights (otherwise col2im adds the columns back).
 """
 from ..backend import xp_of
-from . import _conv_kernels, _im2col, _jit, _threads
+from . import _conv_kernels, _im2col, _jit, _kernel_rows, _threads
 from ._layout import nchw_view
 from ._util import boolean, filler_spec, four_d, number, shape_error, spatial_pair
 from .layer import Layer
@@ -210,6 +210,19 @@ class Convolution(Layer):
 
         # chunks' GEMMs have few rows: there BLAS is faster on contiguous weights than on a transposed view
         wcols = [xp.ascontiguousarray(wg) for wg in wcols]
+        if _kernel_rows.applies(xp, self.group, kernel, stride):
+            view = _kernel_rows.row_windows(xpad, kernel, stride, dilation, ow)
+            wrows = wcols[0].reshape(kernel[0], width // kernel[0], out_channels)
+
+            def row_chunk(n0, n1):
+                out = y[n0:n1].reshape(n1 - n0, oh * ow, out_channels)
+                _kernel_rows.convolve(_kernel_rows.unroll(view, n0, n1), wrows, out, dilation[0], oh)
+                _add_bias_relu(xp, out.reshape(-1, out_channels), bias, relu)
+
+            # a chunk's cache footprint: its unrolled rows, its output and one kernel row's product
+            per_image = view[0].size + 2 * oh * ow * out_channels
+            _threads.run_chunks(xp, row_chunk, self._chunks(xp, n, per_image, oh * ow, og))
+            return y
 
         def chunk(n0, n1):
             m = (n1 - n0) * oh * ow
@@ -286,6 +299,10 @@ class Convolution(Layer):
         groups = self._groups(xpad.shape[3])
         chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
         blocks = self._column_blocks(chunks, o)
+        row_view = None
+        if blocks is None and _kernel_rows.applies(xp, self.group, self.kernel, self.stride):
+            row_view = _kernel_rows.row_windows(xpad, self.kernel, self.stride, self.dilation, ow)
+            chunks = self._chunks(xp, n, row_view[0].size + oh * ow * o, oh * ow, og)  # rows + gradient
         # one partial sum per lane in use, added up in lane order: the result does not depend on threads.
         # One chunk's GEMM makes (O, kh*kw*Cg) rows; many small chunks' GEMMs run faster as (kh*kw*Cg, O)
         lanes = 1 if blocks is not None else min(_threads.LANES, len(chunks))
@@ -306,9 +323,12 @@ class Convolution(Layer):
             chunks = []
 
         def chunk(lane, n0, n1):
-            m = (n1 - n0) * oh * ow
-            buf = xp.empty((m, width), dtype=xpad.dtype)
             dymat = rows(n0, n1, partial_bias[lane])
+            if row_view is not None:
+                _kernel_rows.add_weight_grad(_kernel_rows.unroll(row_view, n0, n1), dymat.reshape(n1 - n0, oh * ow, o),
+                                             partial[lane, 0].reshape(kh, kw * cg, o), self.dilation[0], oh)
+                return
+            buf = xp.empty(((n1 - n0) * oh * ow, width), dtype=xpad.dtype)
             for gi in range(len(groups)):
                 cols = _im2col.im2col(views[gi], n0, n1, buf)
                 partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]

@@ -39,6 +39,8 @@ CASES = [
     {"num_output": 2, "kernel_size": 2, "dilation": 2, "pad": 1},
     {"num_output": 4, "kernel_size": [3, 1], "stride": [1, 2], "pad": [0, 1], "group": 4},
     {"num_output": 2, "kernel_size": 1, "pad": 1},  # stride 1 but pad > kernel - 1: the col2im path
+    # the kernel-row path with a horizontal stride, a vertical dilation and a kernel wider than tall
+    {"num_output": 3, "kernel_size": [2, 3], "stride": [1, 2], "dilation": [2, 1], "pad": [1, 1]},
 ]
 
 

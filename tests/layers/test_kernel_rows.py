@@ -1,0 +1,49 @@
+"""The kernel-row convolution path gives what full im2col gives; ungrouped stride-1 layers take it."""
+import numpy as np
+import pytest
+
+from minwa.layers import _kernel_rows
+
+SHAPES = [
+    # (convolution_param, input shape): cifar10_full's conv1 and conv2 shapes, shrunk; dilation; ReLU folded in
+    ({"num_output": 5, "kernel_size": 5, "pad": 2}, (3, 3, 9, 8)),
+    ({"num_output": 4, "kernel_size": 3, "pad": 1}, (7, 6, 6, 6)),
+    ({"num_output": 3, "kernel_h": 3, "kernel_w": 2, "stride_h": 1, "stride_w": 2, "dilation": 2, "pad": 2},
+     (2, 4, 9, 10)),
+]
+
+
+def _pass(make_layer, rng, param, shape, relu):
+    layer, _ = make_layer({"type": "Convolution", "convolution_param": param}, [shape])
+    if relu:
+        layer.fuse_relu()
+    x = rng.standard_normal(shape)
+    y = layer.forward([x])[0].copy()
+    dx = layer.backward([rng.standard_normal(y.shape)], [True])[0].copy()
+    return y, dx, layer.weight.grad.copy(), layer.bias.grad.copy()
+
+
+@pytest.mark.parametrize("param, shape", SHAPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_kernel_rows_match_full_im2col(make_layer, param, shape, relu, monkeypatch, kernel_path):
+    taken = []
+    real = _kernel_rows.convolve
+    monkeypatch.setattr(_kernel_rows, "convolve", lambda *a: taken.append(1) or real(*a))
+    rows = _pass(make_layer, np.random.default_rng(3), param, shape, relu)
+    assert taken, "an ungrouped stride-1 layer should take the kernel-row path"
+    monkeypatch.setattr(_kernel_rows, "applies", lambda *a: False)
+    full = _pass(make_layer, np.random.default_rng(3), param, shape, relu)
+    for got, want in zip(rows, full):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_kernel_rows_apply_only_where_they_pay():
+    assert _kernel_rows.applies(np, 1, (5, 5), (1, 2))
+    assert not _kernel_rows.applies(np, 2, (3, 3), (1, 1))  # grouped: im2col's per-group columns
+    assert not _kernel_rows.applies(np, 1, (3, 3), (2, 1))  # vertical stride: the rows are not a shift
+    assert not _kernel_rows.applies(np, 1, (1, 3), (1, 1))  # one kernel row: nothing to save
+
+
+def test_row_window_view_refuses_to_read_outside_the_image():
+    with pytest.raises(ValueError, match="outside"):
+        _kernel_rows.row_windows(np.zeros((1, 4, 4, 2)), (3, 3), (1, 1), (1, 1), 3)
