@@ -15,7 +15,11 @@ def reference(data, grad, history, momentum, rate, decay):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("decay", [0.0, 0.004])
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
-def test_fused_update_is_bit_identical(monkeypatch, dtype, decay, threads):
+@pytest.mark.parametrize("compiled", ["0", "1"])
+def test_fused_update_is_bit_identical(monkeypatch, dtype, decay, threads, compiled):
+    if compiled == "1":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("MINWA_NUMBA", compiled)
     monkeypatch.setenv("MINWA_THREADS", threads)
     monkeypatch.setattr(sgd_kernel, "CHUNK", 1000)  # many chunks, one of them short
     rng = np.random.default_rng(0)
