@@ -14,7 +14,7 @@ other's cores); each thread setting runs the frameworks alternated over ``--roun
 with the thread counts each process really used and its peak resident memory (RSS, and the
 part a training step adds over the imports).  The GEMM rate is numpy's float32 1024^3 matrix
 product with the same thread count and the same OpenBLAS kernels as minwa (printed for both: an
-environment can pin them, as the development machine's OPENBLAS_CORETYPE=Haswell does); a step's
+environment can pin them, as earlier development machines' OPENBLAS_CORETYPE=Haswell did); a step's
 rate counts 3x the forward FLOPs.
 """
 import argparse
