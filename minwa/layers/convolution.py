@@ -5,8 +5,9 @@ Weights are (num_output, C / group, kh, kw) and the output size is
 works channels-last: a chunk of images is unrolled by im2col into a tall
 (images*OH*OW, kh*kw*C) matrix and multiplied by the weights in one GEMM per group,
 so the working set stays in cache and no Python loop runs over pixels; chunks run on
-the host threads of _threads.py.  The output
-is returned as an NCHW view of that channels-last memory (see _layout.py).
+the host threads of _threads.py.  On a CPU, an ungrouped layer with vertical stride 1
+unrolls one kernel row only and sums one GEMM per kernel row instead (_kernel_rows.py).
+The output is returned as an NCHW view of that channels-last memory (see _layout.py).
 Backward reuses the same kernels: the weight gradient is cols^T @ dY, and the input
 gradient of a stride-1 convolution is itself a convolution of the padded output
 gradient with the flipped weights (otherwise col2im adds the columns back).
