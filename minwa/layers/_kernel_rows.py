@@ -12,6 +12,12 @@ conv2 15.5 / 29.1 -> 14.2 / 27.4 ms, conv3 6.4 / 14.4 -> 4.9 / 11.7 ms.
 """
 from ..backend import xp_of
 
+#: the forward takes this path only for kernel rows at least this deep (kw*C).  Shallow rows make each
+#: output be written kh times by small GEMMs and sums: cifar10_full's conv1 (5x5, C = 3, depth 15) took
+#: 6.6 ms by rows against 7.8 by im2col at 1 thread, but 5.6 against 4.5 ms at 2 threads, while conv2
+#: (depth 160) gains at both.  conv1's weight gradient gains at both, so the weight gradient has no bound.
+MIN_FORWARD_DEPTH = 64
+
 
 def applies(xp, group, kernel, stride):
     """Whether a layer's chunks take this path: numpy, ungrouped, vertical stride 1, kernel taller than 1.

@@ -211,7 +211,8 @@ class Convolution(Layer):
 
         # chunks' GEMMs have few rows: there BLAS is faster on contiguous weights than on a transposed view
         wcols = [xp.ascontiguousarray(wg) for wg in wcols]
-        if _kernel_rows.applies(xp, self.group, kernel, stride):
+        if (_kernel_rows.applies(xp, self.group, kernel, stride)
+                and kernel[1] * xpad.shape[3] >= _kernel_rows.MIN_FORWARD_DEPTH):
             view = _kernel_rows.row_windows(xpad, kernel, stride, dilation, ow)
             wrows = wcols[0].reshape(kernel[0], width // kernel[0], out_channels)
 

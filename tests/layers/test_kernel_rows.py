@@ -23,14 +23,26 @@ def _pass(make_layer, rng, param, shape, relu):
     return y, dx, layer.weight.grad.copy(), layer.bias.grad.copy()
 
 
+def _count_calls(monkeypatch):
+    calls = {"convolve": 0, "add_weight_grad": 0}
+    for name in calls:
+        real = getattr(_kernel_rows, name)
+
+        def counted(*args, name=name, real=real):
+            calls[name] += 1
+            return real(*args)
+
+        monkeypatch.setattr(_kernel_rows, name, counted)
+    return calls
+
+
 @pytest.mark.parametrize("param, shape", SHAPES)
 @pytest.mark.parametrize("relu", [False, True])
 def test_kernel_rows_match_full_im2col(make_layer, param, shape, relu, monkeypatch, kernel_path):
-    taken = []
-    real = _kernel_rows.convolve
-    monkeypatch.setattr(_kernel_rows, "convolve", lambda *a: taken.append(1) or real(*a))
+    monkeypatch.setattr(_kernel_rows, "MIN_FORWARD_DEPTH", 1)  # these small layers' forwards too
+    calls = _count_calls(monkeypatch)
     rows = _pass(make_layer, np.random.default_rng(3), param, shape, relu)
-    assert taken, "an ungrouped stride-1 layer should take the kernel-row path"
+    assert calls["convolve"] and calls["add_weight_grad"], "an ungrouped stride-1 layer takes the kernel-row path"
     monkeypatch.setattr(_kernel_rows, "applies", lambda *a: False)
     full = _pass(make_layer, np.random.default_rng(3), param, shape, relu)
     for got, want in zip(rows, full):
@@ -47,3 +59,12 @@ def test_kernel_rows_apply_only_where_they_pay():
 def test_row_window_view_refuses_to_read_outside_the_image():
     with pytest.raises(ValueError, match="outside"):
         _kernel_rows.row_windows(np.zeros((1, 4, 4, 2)), (3, 3), (1, 1), (1, 1), 3)
+
+
+def test_shallow_kernel_rows_keep_im2col_in_the_forward_only(make_layer, monkeypatch):
+    calls = _count_calls(monkeypatch)  # calls are per chunk; these batches are one chunk each
+    _pass(make_layer, np.random.default_rng(3), {"num_output": 4, "kernel_size": 5, "pad": 2}, (2, 3, 8, 8), False)
+    assert calls == {"convolve": 0, "add_weight_grad": 1}  # depth 5*3 < 64; the input gradient's 5*4 too
+    calls.update(convolve=0, add_weight_grad=0)
+    _pass(make_layer, np.random.default_rng(3), {"num_output": 32, "kernel_size": 3, "pad": 1}, (2, 32, 6, 6), False)
+    assert calls == {"convolve": 2, "add_weight_grad": 1}  # the forward (depth 3*32) and the input gradient
