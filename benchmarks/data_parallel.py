@@ -15,6 +15,8 @@ For each model it runs, on synthetic data (throughput does not depend on the pix
 - the weak-scaling speedup img/s(N=2) / img/s(N=1) of every mode and of the best one and, when torch is
   installed, the same figure for PyTorch DistributedDataParallel (gloo over loopback TCP,
   1 thread per rank, its own processes: benchmarks/torch_ddp.py) on the same net and batch;
+- the host's ceiling: two unconnected one-rank jobs run at once, their images/s over one
+  alone's (per-step medians); what two ranks lose to each other here with no communication;
 - the time one gradient exchange takes alone (no compute, measured in the same run),
   the time per step the training loop spends blocked on communication, and so the
   fraction of communication hidden: 1 - blocked / exchange-alone.
@@ -35,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
@@ -172,17 +175,39 @@ def _mpiexec(n, worker_args, env=None, prefixes=None, timeout=3600):
     subprocess.run(command, check=True, env=full_env, timeout=timeout)
 
 
+def _worker_args(model, args, modes, out):
+    worker_args = ["--model", model, "--batch", str(args.batch), "--steps", str(args.steps),
+                   "--warmup", str(args.warmup), "--modes", ",".join(modes), "--out", out,
+                   "--bucket-bytes", str(args.bucket_bytes)]
+    if args.no_progress_thread:
+        worker_args.append("--no-progress-thread")
+    return worker_args
+
+
 def _run(n, model, args, modes, env=None, prefixes=None):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
-        worker_args = ["--model", model, "--batch", str(args.batch), "--steps", str(args.steps),
-                       "--warmup", str(args.warmup), "--modes", ",".join(modes), "--out", out,
-                       "--bucket-bytes", str(args.bucket_bytes)]
-        if args.no_progress_thread:
-            worker_args.append("--no-progress-thread")
-        _mpiexec(n, worker_args, env=env, prefixes=prefixes)
+        _mpiexec(n, _worker_args(model, args, modes, out), env=env, prefixes=prefixes)
         with open(out, encoding="utf-8") as f:
             return json.load(f)
+
+
+def _host_ceiling(model, args):
+    """img/s of two unconnected one-rank jobs run at once over one alone's, from per-step medians.
+
+    The two never talk, so this is the most any two ranks can reach on this host: what
+    they lose to each other in cores, caches and memory bandwidth, with no communication.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        outs = [os.path.join(tmp, f"{i}.json") for i in range(3)]
+        _mpiexec(1, _worker_args(model, args, ["sync"], outs[0]))
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda out: _mpiexec(1, _worker_args(model, args, ["sync"], out)), outs[1:]))
+        rates = []
+        for out in outs:
+            with open(out, encoding="utf-8") as f:
+                rates.append(args.batch / json.load(f)["sync"]["seconds_per_step"])
+    return (rates[1] + rates[2]) / rates[0]
 
 
 def _hidden(row):
@@ -327,12 +352,12 @@ def main(argv=None):
     print("/bound = bytes sent per rank and step / (2(N-1)/N x gradient bytes); * = bytes handed to MPI's own "
           "allreduce (its wire traffic is not visible)")
     for model in args.models.split(","):
-        runs = []  # one (N=1, N=2 rows, DDP) triple per round, minwa and PyTorch alternated
+        runs = []  # one (N=1, N=2 rows, DDP, host ceiling) per round, minwa and PyTorch alternated
         for _ in range(args.rounds):
             single = _run(1, model, args, ["sync"])["sync"]
             rows = _run(2, model, args, args.modes.split(","))
             ddp = None if args.no_torch else torch_ddp.weak_scaling(model, args.batch, args.steps, args.warmup)
-            runs.append((single, rows, ddp))
+            runs.append((single, rows, ddp, _host_ceiling(model, args)))
         single = _median_row([r[0] for r in runs])
         rows = {mode: _median_row([r[1][mode] for r in runs]) for mode in runs[0][1]}
         grad_mb = rows[next(iter(rows))]["gradient_bytes"] / 1e6
@@ -351,6 +376,11 @@ def main(argv=None):
             ddp_speedups = [r[2]["speedup"] for r in runs]
             print(f"; pytorch DDP (gloo): {_median_spread(ddp_speedups)} (medians over rounds, [min-max])")
             everything[model]["torch_ddp"] = [r[2] for r in runs]
+        ceilings = [r[3] for r in runs]
+        print(f"host ceiling, two unconnected 1-rank jobs at once over one alone (per-step medians): "
+              f"{_median_spread(ceilings)}; minwa's best mode reaches "
+              f"{statistics.median(per_mode[best]) / statistics.median(ceilings):.0%} of it")
+        everything[model]["host_ceiling"] = ceilings
         for rate in args.link:
             reason = ShapedLink.available()
             if reason:
