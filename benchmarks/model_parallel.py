@@ -12,8 +12,10 @@ prints the share). Weak scaling at ``--batch`` images per rank, synthetic data.
 For each N and mode it prints images/s, the bytes one rank sends per step, the FC bytes
 (weights, gradients, momentum) one rank holds, and the cost model's predicted step time
 beside the measured one. The model is calibrated in the same run: the device rate from the
-N = 1 step (3 x forward FLOPs / seconds), the link's latency and bandwidth from a
-ping-pong between two ranks of the same kind of run; ``cores`` = this machine's cores
+N = 1 step (3 x forward FLOPs / seconds); the link's latency (a ping-pong between two
+ranks) and its bandwidth per rank with every rank sending to every other at once (an
+all-to-all: the collectives' traffic, which shares bridges and switches, unlike one
+ping-pong), both taken in each N's data-parallel run on that link; ``cores`` = this machine's cores
 (ranks beyond them share); the host cost of communication (CPU seconds per byte sent, which
 on a CPU cannot overlap compute) from the N = 2 data parallel step on loopback, the one
 measured point that calibrates rather than tests the model (marked * in the table).
@@ -72,6 +74,24 @@ def _pingpong(comm, nbytes, repeats):
     return statistics.median(times)
 
 
+def _exchange_bandwidth(comm, nbytes, repeats, latency):
+    """Bytes/s one rank sends while every rank sends to every other at once (an all-to-all of ``nbytes``
+    per rank), the traffic of the collectives: on shared links and switches that is less than one
+    ping-pong's rate. MPICH runs it as n - 1 pairwise exchanges, hence the n - 1 latencies."""
+    n = comm.size
+    count = max(nbytes // 4 // n, 1) * n
+    send, recv = numpy.ones(count, dtype=numpy.float32), numpy.empty(count, dtype=numpy.float32)
+    times = []
+    for _ in range(repeats):
+        comm.barrier()
+        start = time.perf_counter()
+        comm.mpi.Alltoall(send, recv)
+        times.append(time.perf_counter() - start)
+    comm.barrier()
+    sent = send.nbytes * (n - 1) / n
+    return sent / max(statistics.median(times) - (n - 1) * latency, 1e-9)
+
+
 def worker(args):
     import minwa
     from minwa.comm import get_world
@@ -118,8 +138,7 @@ def worker(args):
            "bytes_per_step": sent, "fc_bytes_per_rank": fc_bytes}
     if comm.size > 1 and args.calibrate:
         row["latency_s"] = _pingpong(comm, 8, 20)
-        big = 4 << 20
-        row["bandwidth"] = big / max(_pingpong(comm, big, 5) - row["latency_s"], 1e-9)
+        row["bandwidth"] = _exchange_bandwidth(comm, 4 << 20, 5, row["latency_s"])
     rows = comm.gather(row, root=0)
     if comm.rank == 0:
         merged = dict(rows[0])
@@ -193,19 +212,29 @@ def host_cost(args, rates, loop):
     return max(0.0, row["step_s"] - bare["step_s"]) / max(bare["bytes_per_rank"], 1.0)
 
 
-def _table(title, rows, rates, link, args, host, calibration=False):
+def _links(rows):
+    """{n: the link as measured in the N = n data-parallel run} (latency_s, bandwidth)."""
+    return {n: row for (n, mode), row in rows.items() if mode == "data" and "bandwidth" in row}
+
+
+def _table(title, rows, rates, args, host, calibration=False):
     shown = ", ".join(f"N={n}: {r / 1e9:.2f}" for n, r in sorted(rates.items()))
-    print(f"\n{title}\n  model calibrated here: link {link['latency_s'] * 1e6:.1f} us + {link['bandwidth'] / 1e6:.0f} "
-          f"MB/s (ping-pong); device GFLOP/s per rank with N processes computing alone ({shown}); host cost "
-          f"{host * 1e9:.2f} ns per byte sent (from N=2 data on loopback{', marked *' if calibration else ''})")
+    links = _links(rows)
+    measured = "; ".join(f"N={n}: {link['latency_s'] * 1e6:.1f} us + {link['bandwidth'] / 1e6:.0f} MB/s"
+                         for n, link in sorted(links.items()))
+    print(f"\n{title}\n  model calibrated here: link per rank ({measured}; latency by ping-pong, bandwidth with "
+          f"every rank sending to every other at once); device GFLOP/s per rank with N processes computing alone "
+          f"({shown}); host cost {host * 1e9:.2f} ns per byte sent (from N=2 data on loopback"
+          f"{', marked *' if calibration else ''})")
     header = (f"{'N':>2} {'mode':<11} {'img/s':>8} {'spread':>15} {'MB/step/rank':>12} {'FC MB/rank':>10} "
               f"{'predicted s':>11} {'measured s':>10} {'error':>6}")
     print(header)
     print("-" * len(header))
     for (n, mode), row in rows.items():
-        if mode == "alone":
+        if mode == "alone" or (n > 1 and n not in links):
             continue
-        predicted = _cost_row(args, rates, link, n, mode, host)["step_s"]
+        predicted = _cost_row(args, rates, links.get(n, {"latency_s": 0.0, "bandwidth": 1.0}), n, mode,
+                              host)["step_s"]
         lo, hi = row["images_per_s_spread"]
         error = predicted / row["step_s"] - 1
         row["predicted_step_s"] = predicted
@@ -286,7 +315,7 @@ def measure(args, ns, env=None, prefixes=None):
     for _ in range(args.rounds):  # alternate the configurations round by round
         for n in ns:
             for mode in (["data"] if n == 1 else ["alone", "data", "model-data"]):
-                row = _run(n, mode, args, env, prefixes, calibrate=(n == 2 and mode == "data"))
+                row = _run(n, mode, args, env, prefixes, calibrate=(mode == "data" and n > 1))
                 samples.setdefault((n, mode), []).append(row)
     return {key: _median_rows(value) for key, value in samples.items()}
 
@@ -325,9 +354,8 @@ def main(argv=None):
     everything = {}
     loop = measure(args, ns)
     rates = {n: 3 * net.flops() / loop[(n, "alone" if n > 1 else "data")]["step_s"] for n in ns}
-    link = loop.get((2, "data"), {"latency_s": 1e-6, "bandwidth": 1e9})
     host = host_cost(args, rates, loop)
-    _table("loopback (shared memory)", loop, rates, link, args, host, calibration=True)
+    _table("loopback (shared memory)", loop, rates, args, host, calibration=True)
     everything["loopback"] = {f"{n} {m}": row for (n, m), row in loop.items()}
     from data_parallel import ShapedLink
 
@@ -342,14 +370,14 @@ def main(argv=None):
                 with BridgedLink(rate_text, n) as shaped:
                     for _ in range(args.rounds):
                         for mode in ("data", "model-data"):
-                            row = _run(n, mode, args, shaped.env(), shaped.prefixes(), calibrate=(n == 2))
+                            row = _run(n, mode, args, shaped.env(), shaped.prefixes(), calibrate=(mode == "data"))
                             rows.setdefault((n, mode), []).append(row)
             except (subprocess.CalledProcessError, OSError) as exc:
                 print(f"\nN={n} over a {rate_text} link: could not set up or run ({exc})")
         rows = {key: _median_rows(value) for key, value in rows.items()}
         if (2, "data") in rows:
             _table(f"every rank on its own veth link shaped to {rate_text} (tc tbf), through a bridge", rows, rates,
-                   rows[(2, "data")], args, host)
+                   args, host)
             everything[f"link {rate_text}"] = {f"{n} {m}": row for (n, m), row in rows.items()}
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
