@@ -54,9 +54,28 @@ def profile_rate(job, batch, steps=3, dtype="float32"):
 
 
 def plan(job, gpus, machine, batch, itemsize=4, overlap=True):
-    """CostModel.compare rows for N = 1..gpus."""
+    """CostModel.compare rows for N = 1..gpus, and the N at which the two modes' bytes per rank cross."""
     model = CostModel(_net_at(job, batch), machine, itemsize=itemsize, overlap=overlap)
-    return model.compare(range(1, gpus + 1))
+    return model.compare(range(1, gpus + 1)), model.bytes_crossover()
+
+
+def explain(rows, crossover):
+    """Lines that say what grows with N in each mode and what the overlap hides, for the table's verdict."""
+    last = rows[-1]
+    data, model = last["data"], last["model_data"]
+    if last["n"] < 2 or model is None:
+        return []
+    first = next(row for row in rows if row["model_data"] is not None)
+    where = f"N = {crossover}" if crossover else "no N the net can be split into (up to 4096)"
+    return [
+        f"bytes per rank: data parallel sends 2(N-1)/N of the weights, {_fmt_bytes(first['data']['bytes_per_rank'])} "
+        f"at N = {first['n']} and {_fmt_bytes(data['bytes_per_rank'])} at N = {last['n']} (about constant); "
+        f"model-data sends its FC inputs for the global batch, {_fmt_bytes(first['model_data']['bytes_per_rank'])} "
+        f"to {_fmt_bytes(model['bytes_per_rank'])} (growing with N); model-data sends more from {where}",
+        f"time at N = {last['n']}: data parallel's {data['overlapped_comm_s']:.4f} s of gradient transfers leave "
+        f"{max(data['exposed_comm_s'], 0.0):.4f} s exposed beside {data['compute_s']:.4f} s of compute; "
+        f"model-data's FC exchanges put {model['critical_comm_s']:.4f} s on the critical path",
+    ]
 
 
 def _fmt_bytes(n):
@@ -111,11 +130,12 @@ def main(argv):
         raise ConfigError("plan: give --flops RATE (FLOP/s of one device) or --profile to measure it here")
     machine = Machine(rate, args.bandwidth / 8.0, args.latency, gpus_per_node=args.gpus_per_node,
                       host_s_per_byte=args.host_ns_per_byte * 1e-9)
-    rows = plan(job, args.gpus, machine, batch, itemsize=args.itemsize, overlap=not args.no_overlap)
+    rows, crossover = plan(job, args.gpus, machine, batch, itemsize=args.itemsize, overlap=not args.no_overlap)
     if args.json:
         print(json.dumps({"rate_flops": rate, "rate_from": source, "bandwidth_bits": args.bandwidth,
                           "latency_s": args.latency, "batch_per_gpu": batch, "overlap": not args.no_overlap,
-                          "gpus_per_node": args.gpus_per_node, "rows": rows}, indent=1))
+                          "gpus_per_node": args.gpus_per_node, "bytes_crossover_n": crossover, "rows": rows},
+                         indent=1))
         return 0
     print(f"{job.name}: {batch} images per device, {rate:.3g} FLOP/s ({source}), {args.bandwidth:.3g} bit/s, "
           f"{args.latency:.2g} s latency, {args.gpus_per_node} per node, "
@@ -123,6 +143,8 @@ def main(argv):
     print(format_table(rows))
     wins = [row["n"] for row in rows if row["winner"] == "model-data"]
     print(f"model-data wins at N = {_ranges(wins)}" if wins else "data parallel wins at every N")
+    for line in explain(rows, crossover):
+        print(line)
     return 0
 
 

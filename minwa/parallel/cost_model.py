@@ -161,6 +161,36 @@ class CostModel:
                 "backward_s": backward, "bytes_per_rank": sum(item["sent"] for item in items),
                 "images_per_s": n * self.batch / t if t > 0 else float("inf")}
 
+    def bytes_crossover(self, limit=4096):
+        """The smallest N at which model-data parallelism sends at least as many bytes per rank as data
+        parallelism, or None below ``limit`` (or past the N a layer can be split into).
+
+        Data parallelism sends 2(N-1)/N of the weights whatever N; model-data parallelism sends
+        its FC layers' inputs for the global batch N b, which grows with N: this is where its
+        advantage in bytes ends, whatever the link and the overlap.
+        """
+        def model_data_sends_more(n):
+            row = self.model_data(n)
+            return None if row is None else row["bytes_per_rank"] >= self.data(n)["bytes_per_rank"]
+
+        below, n = 1, 2
+        while True:  # doubling until model-data sends more, then bisection
+            if n > limit:
+                return None
+            more = model_data_sends_more(n)
+            if more is None:
+                return None
+            if more:
+                break
+            below, n = n, 2 * n
+        while n - below > 1:
+            middle = (below + n) // 2
+            if model_data_sends_more(middle):
+                n = middle
+            else:
+                below = middle
+        return n
+
     # -- the table ----------------------------------------------------------------------------------
     def compare(self, ns):
         """Rows {n, data, model_data, winner, speedup} for every n in ``ns``."""

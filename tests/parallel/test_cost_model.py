@@ -83,3 +83,18 @@ def test_what_grows_with_n():
     # without overlap the bytes decide: model-data first, data parallel past N* ~ weights / (b * sum of FC inputs)
     rows = {r["n"]: r["winner"] for r in model.compare([2, 8, 32, 128])}
     assert rows == {2: "model-data", 8: "model-data", 32: "model-data", 128: "data"}
+
+
+def test_bytes_crossover_is_the_first_n_where_model_data_sends_more():
+    model = CostModel(deep_image(), Machine(4.29e12, 56e9 / 8, 2e-6))
+    n = model.bytes_crossover()
+
+    def sends_more(k):
+        return model.model_data(k)["bytes_per_rank"] >= model.data(k)["bytes_per_rank"]
+
+    assert 40 < n < 150 and sends_more(n) and not sends_more(n - 1)  # ~ weights / (b * sum of FC inputs)
+    assert model.bytes_crossover(limit=32) is None
+    small = CostModel(fc3(2), Machine(1e9, 1e9))  # ip3 has 5 outputs: no split past N = 5
+    expected = next((k for k in range(2, 6) if small.model_data(k)["bytes_per_rank"]
+                     >= small.data(k)["bytes_per_rank"]), None)
+    assert small.bytes_crossover() == expected
