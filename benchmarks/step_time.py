@@ -210,7 +210,10 @@ def _report(model, batch, threads, runs):
     print(f"minwa step           : {text_m} ms   cpu {cpu_m:.1f} ms/step   {batch / med_m * 1e3:.1f} img/s"
           f"   threads {first['threads']}, BLAS {first['blas_threads']} {first['blas_kernels']}, pooling/LRN kernels "
           f"{first['kernels']}")
-    print(f"minwa achieved rate  : {rate:.1f} GFLOP/s = {rate / gemm:.1%} of the GEMM rate")
+    # each round's step against the GEMM rate measured just before it, so slow drift of the host cancels
+    shares, _ = _spread([first["flops"] / m / 1e9 / r["gflops"] for m, r in zip(step_m, runs["gemm"])], 100,
+                        fmt="{:.1f}%")
+    print(f"minwa achieved rate  : {rate:.1f} GFLOP/s = {rate / gemm:.1%} of the GEMM rate (per round: {shares})")
     rss = max(r["peak_rss_mb"] for r in runs["minwa"])
     grow = max(r["peak_rss_mb"] - r["base_rss_mb"] for r in runs["minwa"])
     print(f"minwa peak RSS       : {rss:.0f} MB ({grow:.0f} MB over the imports)")
