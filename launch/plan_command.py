@@ -61,17 +61,18 @@ def plan(job, gpus, machine, batch, itemsize=4, overlap=True):
 
 def explain(rows, crossover):
     """Lines that say what grows with N in each mode and what the overlap hides, for the table's verdict."""
-    last = rows[-1]
-    data, model = last["data"], last["model_data"]
-    if last["n"] < 2 or model is None:
+    split = [row for row in rows if row["model_data"] is not None]  # the N its FC layers can be split into
+    if not split:
         return []
-    first = next(row for row in rows if row["model_data"] is not None)
-    where = f"N = {crossover}" if crossover else "no N the net can be split into (up to 4096)"
+    first, last = split[0], split[-1]
+    data, model = last["data"], last["model_data"]
+    where = (f"model-data sends more from N = {crossover}" if crossover else
+             "model-data sends less at every N its FC layers can be split into (up to 4096)")
     return [
         f"bytes per rank: data parallel sends 2(N-1)/N of the weights, {_fmt_bytes(first['data']['bytes_per_rank'])} "
         f"at N = {first['n']} and {_fmt_bytes(data['bytes_per_rank'])} at N = {last['n']} (about constant); "
         f"model-data sends its FC inputs for the global batch, {_fmt_bytes(first['model_data']['bytes_per_rank'])} "
-        f"to {_fmt_bytes(model['bytes_per_rank'])} (growing with N); model-data sends more from {where}",
+        f"to {_fmt_bytes(model['bytes_per_rank'])} (growing with N); {where}",
         f"time at N = {last['n']}: data parallel's {data['overlapped_comm_s']:.4f} s of gradient transfers leave "
         f"{max(data['exposed_comm_s'], 0.0):.4f} s exposed beside {data['compute_s']:.4f} s of compute; "
         f"model-data's FC exchanges put {model['critical_comm_s']:.4f} s on the critical path",

@@ -163,33 +163,36 @@ class CostModel:
 
     def bytes_crossover(self, limit=4096):
         """The smallest N at which model-data parallelism sends at least as many bytes per rank as data
-        parallelism, or None below ``limit`` (or past the N a layer can be split into).
+        parallelism, or None up to ``limit`` and the largest N every FC layer can be split into.
 
         Data parallelism sends 2(N-1)/N of the weights whatever N; model-data parallelism sends
         its FC layers' inputs for the global batch N b, which grows with N: this is where its
-        advantage in bytes ends, whatever the link and the overlap.
+        advantage in bytes ends, whatever the link and the overlap. Found by doubling N, then
+        bisecting (the difference grows with N).
         """
-        def model_data_sends_more(n):
+        def sends_more(n):
             row = self.model_data(n)
             return None if row is None else row["bytes_per_rank"] >= self.data(n)["bytes_per_rank"]
 
-        below, n = 1, 2
-        while True:  # doubling until model-data sends more, then bisection
-            if n > limit:
-                return None
-            more = model_data_sends_more(n)
-            if more is None:
-                return None
+        def first(lo, hi, test):  # the smallest N in (lo, hi] where test holds; it holds at hi
+            while hi - lo > 1:
+                middle = (lo + hi) // 2
+                lo, hi = (lo, middle) if test(middle) else (middle, hi)
+            return hi
+
+        below = 1
+        while below < limit:
+            n = min(2 * below, limit)
+            more = sends_more(n)
+            if more is None:  # n is past the largest split: look at the largest one below it
+                largest = first(below, n, lambda k: self.model_data(k) is None) - 1
+                if largest == below or not sends_more(largest):
+                    return None
+                return first(below, largest, sends_more)
             if more:
-                break
-            below, n = n, 2 * n
-        while n - below > 1:
-            middle = (below + n) // 2
-            if model_data_sends_more(middle):
-                n = middle
-            else:
-                below = middle
-        return n
+                return first(below, n, sends_more)
+            below = n
+        return None
 
     # -- the table ----------------------------------------------------------------------------------
     def compare(self, ns):

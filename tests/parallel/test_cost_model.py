@@ -94,7 +94,11 @@ def test_bytes_crossover_is_the_first_n_where_model_data_sends_more():
 
     assert 40 < n < 150 and sends_more(n) and not sends_more(n - 1)  # ~ weights / (b * sum of FC inputs)
     assert model.bytes_crossover(limit=32) is None
-    small = CostModel(fc3(2), Machine(1e9, 1e9))  # ip3 has 5 outputs: no split past N = 5
-    expected = next((k for k in range(2, 6) if small.model_data(k)["bytes_per_rank"]
-                     >= small.data(k)["bytes_per_rank"]), None)
-    assert small.bytes_crossover() == expected
+    found = set()
+    for batch in range(2, 10):  # ip3 has 5 outputs: no split past N = 5, which doubling steps over (4 -> 8)
+        small = CostModel(fc3(batch), Machine(1e9, 1e9))
+        expected = next((k for k in range(2, 6) if small.model_data(k)["bytes_per_rank"]
+                         >= small.data(k)["bytes_per_rank"]), None)
+        assert small.bytes_crossover() == expected, batch
+        found.add(expected)
+    assert {None, 2, 3, 5} <= found  # never, at the first N, by bisection, and at the largest split
