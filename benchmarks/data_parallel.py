@@ -163,11 +163,12 @@ def worker(args):
 
 # ---------------------------------------------------------------------------------------------
 # launcher
-def _mpiexec(n, worker_args, env=None, prefixes=None, timeout=3600):
+def _mpiexec(n, worker_args, env=None, prefixes=None, timeout=3600, script=__file__):
+    """Run ``script --worker worker_args`` on n ranks, 1 thread each; ``prefixes``: one command prefix per rank."""
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
-        sys.exit("data_parallel benchmark: mpiexec not found (pip install mpich)")
-    program = [sys.executable, os.path.abspath(__file__), "--worker", *worker_args]
+        sys.exit(f"{os.path.basename(script)}: mpiexec not found (pip install mpich)")
+    program = [sys.executable, os.path.abspath(script), "--worker", *worker_args]
     if prefixes:  # MPMD: one rank per prefix (e.g. ip netns exec NAME)
         command = [mpiexec]
         for i, prefix in enumerate(prefixes):

@@ -14,7 +14,6 @@ faster than it). Equal results are not checked here: tests/parallel does that.
 """
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -109,31 +108,22 @@ def main(argv=None):
         parse_option(text)  # a bad option ends here, before any rank starts
     if args.worker:
         return worker(args)
-    from data_parallel import ShapedLink
+    from data_parallel import ShapedLink, _mpiexec
 
-    mpiexec = shutil.which("mpiexec")
-    if mpiexec is None:
-        sys.exit("data_parallel_options: mpiexec not found (pip install mpich)")
-    program = [sys.executable, os.path.abspath(__file__), "--worker", "--model", args.model, "--batch",
-               str(args.batch), "--steps", str(args.steps), "--rounds", str(args.rounds)]
-    program += [f"--option={text}" for text in args.option]
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MINWA_THREADS="1",
-               MINWA_DEVICE="cpu")
+    worker_args = ["--model", args.model, "--batch", str(args.batch), "--steps", str(args.steps), "--rounds",
+                   str(args.rounds), *(f"--option={text}" for text in args.option)]
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     print(f"{args.model}, {args.batch} images per rank, 2 ranks x 1 thread, {args.rounds} rounds of {args.steps} steps "
           f"per option, {'a veth pair shaped to ' + args.link + ' (tc tbf)' if args.link else 'loopback'}")
     sys.stdout.flush()
     if not args.link:
-        subprocess.run([mpiexec, "-n", "2", *program], check=True, env=env, timeout=3600)
+        _mpiexec(2, worker_args, script=__file__)
         return 0
     reason = ShapedLink.available()
     if reason:
         sys.exit(f"data_parallel_options: --link {args.link}: {reason}")
     with ShapedLink(args.link) as link:
-        command = [mpiexec]
-        for i, prefix in enumerate(link.prefixes()):
-            command += ([":"] if i else []) + ["-n", "1", *prefix, *program]
-        subprocess.run(command, check=True, env=dict(env, **link.env()), timeout=3600)
+        _mpiexec(2, worker_args, env=link.env(), prefixes=link.prefixes(), script=__file__)
     return 0
 
 
