@@ -109,7 +109,7 @@ def worker(args):
     rng = numpy.random.default_rng(comm.rank)
     results = {}
     # a first, unreported sync run warms the process (allocator, caches, compiled kernels), so the first mode
-    # measured does not pay for it: measured first, sync ran up to 10% slower than measured second
+    # measured does not pay for it (a hand A/B on a noisy host: sync's median 5% lower when measured cold)
     for name, mode in [(None, "sync")] + [(mode, mode) for mode in args.modes.split(",")]:
         net = minwa.Net(model, phase="TRAIN", dtype="float32", seed=1)
         solver = minwa.Solver(net, solver_cfg)

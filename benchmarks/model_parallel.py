@@ -233,8 +233,8 @@ def _table(title, rows, rates, args, host, calibration=False):
     for (n, mode), row in rows.items():
         if mode == "alone" or (n > 1 and n not in links):
             continue
-        predicted = _cost_row(args, rates, links.get(n, {"latency_s": 0.0, "bandwidth": 1.0}), n, mode,
-                              host)["step_s"]
+        link = links[n] if n > 1 else {"latency_s": 0.0, "bandwidth": 1.0}  # one rank sends nothing
+        predicted = _cost_row(args, rates, link, n, mode, host)["step_s"]
         lo, hi = row["images_per_s_spread"]
         error = predicted / row["step_s"] - 1
         row["predicted_step_s"] = predicted
