@@ -6,7 +6,8 @@ works channels-last: a chunk of images is unrolled by im2col into a tall
 (images*OH*OW, kh*kw*C) matrix and multiplied by the weights in one GEMM per group,
 so the working set stays in cache and no Python loop runs over pixels; chunks run on
 the host threads of _threads.py.  On a CPU, an ungrouped layer with vertical stride 1
-unrolls one kernel row only and sums one GEMM per kernel row instead (_kernel_rows.py).
+unrolls one kernel row only and sums one GEMM per kernel row instead, each chunk zero-padded
+in cache, so no padded copy of the batch is made or kept for backward (_kernel_rows.py).
 The output is returned as an NCHW view of that channels-last memory (see _layout.py).
 Backward reuses the same kernels: the weight gradient is cols^T @ dY, and the input
 gradient of a stride-1 convolution is itself a convolution of the padded output
@@ -177,27 +178,42 @@ class Convolution(Layer):
         self._check(x)
         h, w = x.shape[2], x.shape[3]
         oh, ow = self._out_hw(h, w)
-        xpad = _im2col.pad_nhwc(x.transpose(0, 2, 3, 1), *self.pad)
         bias = self.bias.data if self.bias is not None else None
-        y = self._conv_nhwc(xpad, self._weight_columns(), self.kernel, self.stride, self.dilation, (oh, ow),
-                            self.num_output, bias, self.relu)
-        self._xpad, self._in_shape = xpad, x.shape
+        y, self._source = self._conv_nhwc(x.transpose(0, 2, 3, 1), self.pad, self._weight_columns(), self.kernel,
+                                          self.stride, self.dilation, (oh, ow), self.num_output, bias, self.relu)
+        self._in_shape = x.shape
         self._relu_out = y if self.relu else None  # y > 0 exactly where the ReLU passes a gradient
         return [nchw_view(y)]
 
-    def _conv_nhwc(self, xpad, wcols, kernel, stride, dilation, out_hw, out_channels, bias=None, relu=False):
-        """Channels-last convolution of padded ``xpad`` with column weights ``wcols`` (+ bias, then max(., 0)
-        with ``relu``): (N, OH, OW, out)."""
-        xp = xp_of(xpad)
-        n = xpad.shape[0]
+    def _conv_nhwc(self, x, pad, wcols, kernel, stride, dilation, out_hw, out_channels, bias=None, relu=False):
+        """Channels-last convolution of ``x`` zero-padded by ``pad`` with column weights ``wcols`` (+ bias,
+        then max(., 0) with ``relu``): (N, OH, OW, out); and (the array read, its padding still to add) for
+        the weight gradient.  Kernel-row chunks pad their own images in cache; im2col reads a padded copy."""
+        xp = xp_of(x)
+        n = x.shape[0]
         oh, ow = out_hw
-        groups = self._groups(xpad.shape[3])
+        groups = self._groups(x.shape[3])
         og = out_channels // self.group
         width = wcols[0].shape[0]
-        y = xp.empty((n, oh, ow, out_channels), dtype=xpad.dtype)
-        views = [_im2col.patches(xpad, kernel, stride, dilation, out_hw, channels) for channels in groups]
+        y = xp.empty((n, oh, ow, out_channels), dtype=x.dtype)
         chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
         blocks = self._column_blocks(chunks, out_channels)
+        if (blocks is None and _kernel_rows.applies(xp, self.group, kernel, stride)
+                and kernel[1] * x.shape[3] >= _kernel_rows.MIN_FORWARD_DEPTH):
+            wrows = xp.ascontiguousarray(wcols[0]).reshape(kernel[0], width // kernel[0], out_channels)
+
+            def row_chunk(n0, n1):
+                out = y[n0:n1].reshape(n1 - n0, oh * ow, out_channels)
+                rows = _kernel_rows.unroll_padded(x, n0, n1, kernel, stride, dilation, pad, ow)
+                _kernel_rows.convolve(rows, wrows, out, dilation[0], oh)
+                _add_bias_relu(xp, out.reshape(-1, out_channels), bias, relu)
+
+            # a chunk's cache footprint: its unrolled rows, its output and one kernel row's product
+            per_image = (x.shape[1] + 2 * pad[0]) * ow * (width // kernel[0]) + 2 * oh * ow * out_channels
+            _threads.run_chunks(xp, row_chunk, self._chunks(xp, n, per_image, oh * ow, og))
+            return y, (x, pad)
+        xpad = _im2col.pad_nhwc(x, *pad)
+        views = [_im2col.patches(xpad, kernel, stride, dilation, out_hw, channels) for channels in groups]
         if blocks is not None:
             cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
             ymat = y.reshape(n * oh * ow, out_channels)
@@ -207,24 +223,10 @@ class Convolution(Layer):
                 _add_bias_relu(xp, ymat[:, c0:c1], None if bias is None else bias[c0:c1], relu)
 
             _threads.run_chunks(xp, block, blocks)
-            return y
+            return y, (xpad, (0, 0))
 
         # chunks' GEMMs have few rows: there BLAS is faster on contiguous weights than on a transposed view
         wcols = [xp.ascontiguousarray(wg) for wg in wcols]
-        if (_kernel_rows.applies(xp, self.group, kernel, stride)
-                and kernel[1] * xpad.shape[3] >= _kernel_rows.MIN_FORWARD_DEPTH):
-            view = _kernel_rows.row_windows(xpad, kernel, stride, dilation, ow)
-            wrows = wcols[0].reshape(kernel[0], width // kernel[0], out_channels)
-
-            def row_chunk(n0, n1):
-                out = y[n0:n1].reshape(n1 - n0, oh * ow, out_channels)
-                _kernel_rows.convolve(_kernel_rows.unroll(view, n0, n1), wrows, out, dilation[0], oh)
-                _add_bias_relu(xp, out.reshape(-1, out_channels), bias, relu)
-
-            # a chunk's cache footprint: its unrolled rows, its output and one kernel row's product
-            per_image = view[0].size + 2 * oh * ow * out_channels
-            _threads.run_chunks(xp, row_chunk, self._chunks(xp, n, per_image, oh * ow, og))
-            return y
 
         def chunk(n0, n1):
             m = (n1 - n0) * oh * ow
@@ -239,20 +241,20 @@ class Convolution(Layer):
             _add_bias_relu(xp, ymat, bias, relu)  # while the chunk is still in cache
 
         _threads.run_chunks(xp, chunk, chunks)
-        return y
+        return y, (xpad, (0, 0))
 
     # -- backward -----------------------------------------------------------------
     def backward(self, top_grads, propagate_down):
-        xpad = self._xpad
-        xp = xp_of(xpad)
+        source, pad = self._source
+        xp = xp_of(source)
         n, _, h, w = self._in_shape
         oh, ow = self._out_hw(h, w)
         o = self.num_output
         dy = top_grads[0]
         if dy is None:
-            dy = xp.zeros((n, o, oh, ow), dtype=xpad.dtype)
+            dy = xp.zeros((n, o, oh, ow), dtype=source.dtype)
         dy = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (N, OH, OW, O); a no-op for our own layout
-        self.weight.grad, bias_grad, dy = self._weight_grad(xpad, dy, (oh, ow))
+        self.weight.grad, bias_grad, dy = self._weight_grad(source, pad, dy, (oh, ow))
         if self.bias is not None:
             self.bias.grad = bias_grad
         if not propagate_down[0]:
@@ -289,33 +291,35 @@ class Convolution(Layer):
 
         return kernel_rows, masked
 
-    def _weight_grad(self, xpad, dy, out_hw):
-        """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col; and the
-        output gradient with the fused ReLU's mask applied, for the input gradient."""
-        xp = xp_of(xpad)
-        n = xpad.shape[0]
+    def _weight_grad(self, source, pad, dy, out_hw):
+        """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col over the input
+        ``source`` zero-padded by ``pad``; and the output gradient with the fused ReLU's mask applied, for
+        the input gradient."""
+        xp = xp_of(source)
+        n = source.shape[0]
         oh, ow = out_hw
         o, cg, kh, kw = self.weight.shape
         og = o // self.group
         width = kh * kw * cg
-        groups = self._groups(xpad.shape[3])
+        groups = self._groups(source.shape[3])
         chunks = self._chunks(xp, n, oh * ow * width, oh * ow, og)
         blocks = self._column_blocks(chunks, o)
-        row_view = None
-        if blocks is None and _kernel_rows.applies(xp, self.group, self.kernel, self.stride):
-            row_view = _kernel_rows.row_windows(xpad, self.kernel, self.stride, self.dilation, ow)
-            chunks = self._chunks(xp, n, row_view[0].size + oh * ow * o, oh * ow, og)  # rows + gradient
+        by_rows = blocks is None and _kernel_rows.applies(xp, self.group, self.kernel, self.stride)
+        if by_rows:  # rows + gradient
+            chunks = self._chunks(xp, n, (source.shape[1] + 2 * pad[0]) * ow * kw * cg + oh * ow * o, oh * ow, og)
+        else:
+            xpad = _im2col.pad_nhwc(source, *pad) if any(pad) else source
+            views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
+                     for channels in groups]
         # one partial sum per lane in use, added up in lane order: the result does not depend on threads.
         # One chunk's GEMM makes (O, kh*kw*Cg) rows; many small chunks' GEMMs run faster as (kh*kw*Cg, O)
         lanes = 1 if blocks is not None else min(_threads.LANES, len(chunks))
         shape = (lanes, o, width) if blocks is not None else (lanes, self.group, width, og)
-        partial = xp.zeros(shape, dtype=xpad.dtype)
-        partial_bias = xp.zeros((lanes, o), dtype=xpad.dtype)
-        views = [_im2col.patches(xpad, self.kernel, self.stride, self.dilation, out_hw, channels)
-                 for channels in groups]
+        partial = xp.zeros(shape, dtype=source.dtype)
+        partial_bias = xp.zeros((lanes, o), dtype=source.dtype)
         rows, masked = self._output_grad_rows(xp, dy)
         if blocks is not None:
-            cols = self._all_columns(xp, views[0], n, oh * ow, width, xpad.dtype)
+            cols = self._all_columns(xp, views[0], n, oh * ow, width, source.dtype)
             dymat = rows(0, n, partial_bias[0])
 
             def block(c0, c1):
@@ -326,11 +330,12 @@ class Convolution(Layer):
 
         def chunk(lane, n0, n1):
             dymat = rows(n0, n1, partial_bias[lane])
-            if row_view is not None:
-                _kernel_rows.add_weight_grad(_kernel_rows.unroll(row_view, n0, n1), dymat.reshape(n1 - n0, oh * ow, o),
+            if by_rows:
+                unrolled = _kernel_rows.unroll_padded(source, n0, n1, self.kernel, self.stride, self.dilation, pad, ow)
+                _kernel_rows.add_weight_grad(unrolled, dymat.reshape(n1 - n0, oh * ow, o),
                                              partial[lane, 0].reshape(kh, kw * cg, o), self.dilation[0], oh)
                 return
-            buf = xp.empty(((n1 - n0) * oh * ow, width), dtype=xpad.dtype)
+            buf = xp.empty(((n1 - n0) * oh * ow, width), dtype=source.dtype)
             for gi in range(len(groups)):
                 cols = _im2col.im2col(views[gi], n0, n1, buf)
                 partial[lane, gi] += cols.T @ dymat[:, gi * og:(gi + 1) * og]
@@ -346,7 +351,7 @@ class Convolution(Layer):
             src = dwsum.reshape(1, o, kh, kw, cg).transpose(0, 1, 4, 2, 3)
         else:
             src = dwsum.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
-        dw = xp.empty((self.group, src.shape[1], cg, kh, kw), dtype=xpad.dtype)
+        dw = xp.empty((self.group, src.shape[1], cg, kh, kw), dtype=source.dtype)
 
         def to_caffe(o0, o1):
             dw[:, o0:o1] = src[:, o0:o1]
@@ -361,9 +366,8 @@ class Convolution(Layer):
         qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
         if self.stride == (1, 1) and qh >= 0 and qw >= 0:
             # a stride-1 convolution's input gradient is the full convolution with the flipped kernel
-            dypad = _im2col.pad_nhwc(dy, qh, qw)
-            return self._conv_nhwc(dypad, self._flipped_columns(), self.kernel, (1, 1), self.dilation, in_hw,
-                                   self.channels)
+            return self._conv_nhwc(dy, (qh, qw), self._flipped_columns(), self.kernel, (1, 1), self.dilation,
+                                   in_hw, self.channels)[0]
         n = dy.shape[0]
         h, w = in_hw
         oh, ow = out_hw

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minwa.layers import _kernel_rows
+from minwa.layers import _im2col, _kernel_rows
 
 SHAPES = [
     # (convolution_param, input shape): cifar10_full's conv1 and conv2 shapes, shrunk; dilation; ReLU folded in
@@ -59,6 +59,21 @@ def test_kernel_rows_apply_only_where_they_pay():
 def test_row_window_view_refuses_to_read_outside_the_image():
     with pytest.raises(ValueError, match="outside"):
         _kernel_rows.row_windows(np.zeros((1, 4, 4, 2)), (3, 3), (1, 1), (1, 1), 3)
+
+
+@pytest.mark.parametrize("kernel, stride, dilation, pad", [
+    ((5, 5), (1, 1), (1, 1), (2, 2)), ((3, 2), (1, 2), (2, 2), (2, 1)), ((3, 3), (1, 1), (1, 1), (0, 0)),
+    ((3, 3), (1, 3), (1, 1), (0, 4))])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_a_chunk_padded_in_cache_unrolls_as_the_padded_batch_does(kernel, stride, dilation, pad, channels_last):
+    rng = np.random.default_rng(5)
+    nchw = rng.standard_normal((5, 3, 7, 9)).astype(np.float32)
+    x = np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)) if channels_last else nchw.transpose(0, 2, 3, 1)
+    out_w = _im2col.out_size(9, kernel[1], stride[1], pad[1], dilation[1])
+    whole = _kernel_rows.row_windows(_im2col.pad_nhwc(x, *pad), kernel, stride, dilation, out_w)
+    for n0, n1 in [(0, 5), (1, 3), (4, 5)]:
+        got = _kernel_rows.unroll_padded(x, n0, n1, kernel, stride, dilation, pad, out_w)
+        np.testing.assert_array_equal(got, _kernel_rows.unroll(whole, n0, n1))
 
 
 def test_shallow_kernel_rows_keep_im2col_in_the_forward_only(make_layer, monkeypatch):
