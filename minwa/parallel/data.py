@@ -66,7 +66,8 @@ class DataParallel:
                 init_shard(bucket, self.strategy, solver, net.dtype, self.xp)
             load_part_states(self.buckets, solver)
         self._progress = None
-        if progress_thread and self.size > 1 and _threads_allowed():
+        # sync mode waits for its transfers right after starting them: a helper would only contend for them
+        if progress_thread and lazy and self.size > 1 and _threads_allowed():
             from ..comm.progress_thread import ProgressThread
 
             self._progress = ProgressThread()
