@@ -25,19 +25,21 @@ def pad_nhwc(x_nhwc, ph, pw):
     xp = xp_of(x_nhwc)
     n, h, w, c = x_nhwc.shape
     out = xp.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x_nhwc.dtype)
-
-    def chunk(n0, n1):
-        part = out[n0:n1]
-        if ph:
-            part[:, :ph] = 0
-            part[:, ph + h:] = 0
-        if pw:
-            part[:, ph:ph + h, :pw] = 0
-            part[:, ph:ph + h, pw + w:] = 0
-        part[:, ph:ph + h, pw:pw + w] = x_nhwc[n0:n1]
-
-    _threads.run_chunks(xp, chunk, batch_chunks(xp, n, out[0].size))
+    _threads.run_chunks(xp, lambda n0, n1: write_padded(x_nhwc[n0:n1], out[n0:n1], ph, pw),
+                        batch_chunks(xp, n, out[0].size))
     return out
+
+
+def write_padded(x_nhwc, out, ph, pw):
+    """Write (N, H, W, C) ``x_nhwc`` into the middle of ``out`` (N, H + 2 ph, W + 2 pw, C), zeros around it."""
+    h, w = x_nhwc.shape[1], x_nhwc.shape[2]
+    if ph:
+        out[:, :ph] = 0
+        out[:, ph + h:] = 0
+    if pw:
+        out[:, ph:ph + h, :pw] = 0
+        out[:, ph:ph + h, pw + w:] = 0
+    out[:, ph:ph + h, pw:pw + w] = x_nhwc
 
 
 def patches(xpad, kernel, stride, dilation, out_hw, channels=None):

@@ -11,6 +11,7 @@ training step at 1 thread, batch 100 (forward / backward): conv1 8.7 / 9.4 -> 7.
 conv2 15.5 / 29.1 -> 14.2 / 27.4 ms, conv3 6.4 / 14.4 -> 4.9 / 11.7 ms.
 """
 from ..backend import xp_of
+from ._im2col import write_padded
 
 #: the forward takes this path only for kernel rows at least this deep (kw*C).  Shallow rows make each
 #: output be written kh times by small GEMMs and sums: cifar10_full's conv1 (5x5, C = 3, depth 15) took
@@ -63,11 +64,7 @@ def unroll_padded(x, n0, n1, kernel, stride, dilation, pad, out_w):
     if ph or pw:
         n, h, w, c = part.shape
         padded = xp.empty((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
-        padded[:, :ph] = 0
-        padded[:, ph + h:] = 0
-        padded[:, ph:ph + h, :pw] = 0
-        padded[:, ph:ph + h, pw + w:] = 0
-        padded[:, ph:ph + h, pw:pw + w] = part
+        write_padded(part, padded, ph, pw)
         part = padded
     return unroll(row_windows(part, kernel, stride, dilation, out_w), 0, n1 - n0)
 
