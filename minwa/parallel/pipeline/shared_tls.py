@@ -5,14 +5,15 @@ SSLSocket safe for a ``recv`` in one thread during a ``send`` in another (a read
 need to write and a write to read: renegotiation, key updates, session tickets). So
 every SSL call here runs under one lock on a non-blocking socket: it never waits
 while it holds the lock, and waiting for the socket (SSLWantReadError /
-SSLWantWriteError) happens in ``poll`` outside it, in slices short enough to notice
-what another thread's call did meanwhile (bytes it read for us, a close). A reader
+SSLWantWriteError) happens in ``poll`` (``select`` where there is none, as on
+Windows) outside it, in slices short enough to notice what another thread's call
+did meanwhile (bytes it read for us, a close). A reader
 therefore never stalls a writer, and ``settimeout`` bounds every wait as before: a
 ``recv_into`` that gets nothing, or a ``send`` that makes no progress, for that long
 raises socket.timeout. Plain TCP needs none of this: the OS socket is full duplex.
 """
 import errno
-import select
+import selectors
 import socket
 import ssl
 import threading
@@ -20,6 +21,8 @@ import time
 
 SLICE_S = 0.05  # longest poll between two looks at the SSL object
 CHUNK = 1 << 16  # plaintext bytes per SSL write, so the lock is held briefly
+#: poll(2) where the OS has it (no limit on descriptor numbers), else select(2)
+WAITER = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 
 class SharedTLS:
@@ -46,16 +49,16 @@ class SharedTLS:
                 try:
                     return method(*args)
                 except ssl.SSLWantReadError:
-                    events = select.POLLIN
+                    events = selectors.EVENT_READ
                 except ssl.SSLWantWriteError:
-                    events = select.POLLOUT
+                    events = selectors.EVENT_WRITE
                 fd = self._sock.fileno()
             left = SLICE_S if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 raise socket.timeout("timed out")
-            poller = select.poll()
-            poller.register(fd, events)
-            poller.poll(min(left, SLICE_S) * 1000)
+            with WAITER() as waiter:
+                waiter.register(fd, events)
+                waiter.select(min(left, SLICE_S))
 
     def recv_into(self, buffer, nbytes=None):
         return self._call(self._sock.recv_into, buffer, nbytes)

@@ -1,6 +1,7 @@
 """TLS: many batches in flight both ways with no SSL object used by two threads at once; bounded waits."""
 import collections
 import functools
+import selectors
 import socket
 import ssl
 import threading
@@ -8,6 +9,7 @@ import threading
 import numpy
 import pytest
 
+from minwa.parallel.pipeline import shared_tls
 from minwa.parallel.pipeline.frame import close_quietly
 from minwa.parallel.pipeline.pipeline_client import PipelineClient
 from minwa.parallel.pipeline.pipeline_server import PipelineServer
@@ -85,7 +87,10 @@ def test_tls_many_batches_in_flight_both_ways(pipe, tls, monkeypatch):
     assert arrivals == sorted(arrivals)  # the results came back in the order the batches went out
 
 
-def test_tls_waits_stay_bounded_and_a_close_wakes_the_reader(tls):
+@pytest.mark.parametrize("waiter", ["default", "select"])
+def test_tls_waits_stay_bounded_and_a_close_wakes_the_reader(tls, waiter, monkeypatch):
+    if waiter == "select":  # what a system without poll(2) (Windows) waits with
+        monkeypatch.setattr(shared_tls, "WAITER", selectors.SelectSelector)
     ca, server_context = tls
     listener = socket.create_server(("127.0.0.1", 0))
     accepted = {}
