@@ -7,10 +7,10 @@ every SSL call here runs under one lock on a non-blocking socket: it never waits
 while it holds the lock, and waiting for the socket (SSLWantReadError /
 SSLWantWriteError) happens in ``poll`` (``select`` where there is none, as on
 Windows) outside it, in slices short enough to notice what another thread's call
-did meanwhile (bytes it read for us, a close). A reader
-therefore never stalls a writer, and ``settimeout`` bounds every wait as before: a
-``recv_into`` that gets nothing, or a ``send`` that makes no progress, for that long
-raises socket.timeout. Plain TCP needs none of this: the OS socket is full duplex.
+did meanwhile (bytes it read for us, a close). A reader therefore never stalls a
+writer, and ``settimeout`` bounds every wait as before: a ``recv_into`` that gets
+nothing, or a ``send`` that makes no progress, for that long raises socket.timeout.
+Plain TCP needs none of this: the OS socket is full duplex.
 """
 import errno
 import selectors
