@@ -52,6 +52,8 @@ MODELS = {
     "cifar10_full": ("configs/cifar10_full.yaml", None),
     "deep_image_32": ("configs/deep_image.yaml", (3, 32, 32)),  # the paper's net at 32x32 input: 62M weights
 }
+#: --progress-thread -> DataParallel's progress_thread
+PROGRESS_THREAD = {"auto": None, "on": True, "off": False}
 #: mode -> DataParallel options
 MODES = {
     "sync": {"lazy": False},
@@ -118,7 +120,8 @@ def worker(args):
         classes = net.blob_shapes[net.layers[-1].bottoms[0]][1]
         feed = {data: rng.standard_normal((args.batch,) + tuple(shape), dtype=numpy.float32),
                 label: rng.integers(0, classes, size=args.batch)}
-        options = dict(MODES[mode], bucket_bytes=args.bucket_bytes, progress_thread=not args.no_progress_thread)
+        options = dict(MODES[mode], bucket_bytes=args.bucket_bytes,
+                       progress_thread=PROGRESS_THREAD[args.progress_thread])
         engine = DataParallel(net, solver, comm, **options)
         for _ in range(args.warmup):
             engine.step(feed)
@@ -184,8 +187,7 @@ def _worker_args(model, args, modes, out):
     worker_args = ["--model", model, "--batch", str(args.batch), "--steps", str(args.steps),
                    "--warmup", str(args.warmup), "--modes", ",".join(modes), "--out", out,
                    "--bucket-bytes", str(args.bucket_bytes)]
-    if args.no_progress_thread:
-        worker_args.append("--no-progress-thread")
+    worker_args.append(f"--progress-thread={args.progress_thread}")
     return worker_args
 
 
@@ -334,7 +336,8 @@ def main(argv=None):
     parser.add_argument("--link", action="append", default=[], help="also run over a veth link shaped to RATE "
                         "(tc syntax, e.g. 1gbit); may be repeated")
     parser.add_argument("--link-modes", default="sync,lazy,sharded")
-    parser.add_argument("--no-progress-thread", action="store_true")
+    parser.add_argument("--progress-thread", choices=sorted(PROGRESS_THREAD), default="auto",
+                        help="lazy modes' helper thread (auto: on GPUs only; CPU passes poll between chunks)")
     parser.add_argument("--json", help="also write every measurement to this file")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch DDP (gloo) reference")
     parser.add_argument("--quick", action="store_true", help="cifar10_full only, sync and lazy, 4 steps (~2-3 min)")

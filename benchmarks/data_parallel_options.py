@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 DEFAULT_OPTIONS = ("sync:lazy=false", "lazy:lazy=true", "lazy-one-bucket:lazy=true,bucket_bytes=null",
-                   "lazy-no-progress-thread:lazy=true,progress_thread=false")
+                   "lazy-progress-thread:lazy=true,progress_thread=true")
 
 
 def parse_option(text):

@@ -49,6 +49,12 @@ def _others_in_flight(handle):
         return [h for h in _IN_FLIGHT if h is not handle]
 
 
+def progress_all():
+    """Advance every transfer in flight in this process, without blocking."""
+    for handle in _others_in_flight(None):
+        handle.test()
+
+
 class Handle:
     """A nonblocking operation: ``test()`` -> bool, ``wait()`` -> result.
 

@@ -67,9 +67,25 @@ def nchw_view(y):
 CACHE_CHUNK = 1 << 17
 
 
+#: a pass over a batch is cut into at least this many chunks when it has the images: with one chunk per
+#: worker, the first to finish waits idle for the other, which started later (a worker wakes ~50 us
+#: after the caller); smaller shares even that out
+MIN_CHUNKS = 4
+
+
+def even_chunks(n, size):
+    """(start, stop) ranges over ``n`` items, as few as hold at most ``size`` each, sizes differing by at most one.
+
+    Equal shares keep threads busy to the end: 100 images in chunks of 64 leave one worker 64 and the other 36.
+    """
+    count = -(-n // max(1, size))
+    return [(n * i // count, n * (i + 1) // count) for i in range(count)]
+
+
 def batch_chunks(xp, n, per_image, target=None):
-    """(start, stop) image ranges so each chunk holds about ``target`` elements; one chunk on a GPU."""
+    """(start, stop) image ranges so each chunk holds at most about ``target`` elements (and there are at least
+    ``MIN_CHUNKS`` when there are that many images); one chunk on a GPU."""
     if xp.__name__ != "numpy":
         return [(0, n)]
-    size = max(1, min(n, (target or CACHE_CHUNK) // max(1, per_image)))
-    return [(n0, min(n, n0 + size)) for n0 in range(0, n, size)]
+    size = max(1, min(n, (target or CACHE_CHUNK) // max(1, per_image), -(-n // MIN_CHUNKS)))
+    return even_chunks(n, size)

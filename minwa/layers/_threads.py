@@ -16,13 +16,25 @@ The worker count follows ``MINWA_THREADS``, else ``OMP_NUM_THREADS`` /
 may use.  On a GPU chunks run in order.  Every chunk writes its own slice of the
 outputs, and reductions go through a fixed number of lanes summed in a fixed
 order, so results never depend on the thread count or on scheduling.
+
+Between its chunks the thread that started a pass calls the registered polls
+(``add_poll``), at most every ``POLL_S``: MPI moves a transfer on only inside an MPI
+call, and the data-parallel engine's lazy update has transfers in flight while the
+layers compute.  Polling here costs a test of each transfer (microseconds) instead of
+a helper thread's wake-ups.
 """
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
 #: reductions are split over this many lanes whatever the thread count (determinism)
 LANES = 4
+
+#: the shortest time between two rounds of polls (seconds)
+POLL_S = 5e-4
+_polls = {}  # (fn, thread id) -> how many add_poll calls are not yet removed
+_last_poll = [0.0]
 
 _state = {"pool": None, "size": None, "blas": None}
 _lock = threading.Lock()
@@ -75,38 +87,121 @@ def _pool(size):
         return _state["pool"]
 
 
-def _run_groups(xp, groups, work):
-    """Call ``work(group)`` for every group: the workers (the calling thread among them) each take
-    the next group as soon as they are free, so a core the OS lends elsewhere for a while does not
-    hold the others up.  Which thread runs a group never changes a result (see the module docstring)."""
-    if xp.__name__ != "numpy" or getattr(_inside, "active", False) or not blas_held():
-        for group in groups:
-            work(group)
-        return
-    workers = min(thread_count(), len(groups))
-    pending = iter(groups)
-    take = threading.Lock()
+def add_poll(fn):
+    """Call ``fn()`` between the chunks of every pass this thread starts (each call needs a ``remove_poll``).
 
-    def drain():
+    Only this thread calls it: MPI without MPI_THREAD_MULTIPLE allows calls from one thread only.
+    """
+    key = (fn, threading.get_ident())
+    with _lock:
+        _polls[key] = _polls.get(key, 0) + 1
+
+
+def remove_poll(fn):
+    key = (fn, threading.get_ident())
+    with _lock:
+        if _polls.get(key, 0) > 1:
+            _polls[key] -= 1
+        else:
+            _polls.pop(key, None)
+
+
+def _poll():
+    """Call this thread's polls, unless the last round was under POLL_S ago."""
+    now = time.perf_counter()
+    if now - _last_poll[0] < POLL_S:
+        return
+    _last_poll[0] = now
+    me = threading.get_ident()
+    for fn, thread in list(_polls):
+        if thread == me:
+            fn()
+
+
+class _InOrder:
+    """Hands out items in order, each once."""
+
+    def __init__(self, items):
+        self.count = len(items)
+        self._items = iter(items)
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            return next(self._items, None)
+
+    def done(self, item):
+        pass
+
+
+class _ByLane:
+    """Hands out (lane, chunk) for chunks i = 0, 1, ... where chunk i belongs to lane i % lanes.
+
+    A lane runs one chunk at a time and its chunks in order, so what it sums never depends on the
+    threads; a free thread takes the lowest-numbered chunk of a lane no other thread is in.  So the
+    threads share out chunks, not whole lanes: with 4 lanes on 2 threads, a thread the OS holds up
+    for a while no longer leaves its second lane to finish after the other thread is done.
+    """
+
+    def __init__(self, chunks, lanes):
+        self.count = len(chunks)
+        self._chunks, self._lanes = chunks, lanes
+        self._left = list(range(len(chunks)))
+        self._busy = set()
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            for position, index in enumerate(self._left):
+                lane = index % self._lanes
+                if lane not in self._busy:
+                    del self._left[position]
+                    self._busy.add(lane)
+                    return (lane,) + tuple(self._chunks[index])
+            return None  # all that is left belongs to lanes in use; their threads take it
+
+    def done(self, item):
+        with self._lock:
+            self._busy.discard(item[0])
+
+
+def _run(xp, queue, work):
+    """Call ``work(item)`` for every item of ``queue``: the workers (the calling thread among them) each
+    take the next item as soon as they are free, so a core the OS lends elsewhere for a while does not
+    hold the others up.  Which thread runs an item never changes a result (see the module docstring)."""
+    inside = getattr(_inside, "active", False)
+
+    def drain(caller=False):
         _inside.active = True
         try:
             while True:
-                with take:
-                    group = next(pending, None)
-                if group is None:
+                item = queue.take()
+                if item is None:
                     return
-                work(group)
+                try:
+                    work(item)
+                finally:
+                    queue.done(item)
+                if caller and _polls:
+                    _poll()
         finally:
             _inside.active = False
 
+    if xp.__name__ != "numpy" or inside or not blas_held():  # in order, here, BLAS left as it is
+        try:
+            drain(caller=True)
+        finally:
+            _inside.active = inside
+        return
+    workers = min(thread_count(), queue.count)
     with blas_controller().limit(limits=1):
         if workers < 2:
-            drain()
+            drain(caller=True)
             return
         pool = _pool(thread_count() - 1)  # one size, whatever this pass uses: no pool rebuilt
         futures = [pool.submit(drain) for _ in range(workers - 1)]
         try:
-            drain()
+            drain(caller=True)
         finally:
             wait(futures)  # all of them, so none still runs once BLAS threads are restored
         for future in futures:
@@ -115,16 +210,9 @@ def _run_groups(xp, groups, work):
 
 def run_lanes(xp, fn, chunks, lanes=LANES):
     """Call ``fn(lane, n0, n1)`` for every chunk; lane k takes chunks k, k + lanes, ... in order."""
-    groups = [(lane, chunks[lane::lanes]) for lane in range(lanes) if chunks[lane::lanes]]
-
-    def work(group):
-        lane, assigned = group
-        for n0, n1 in assigned:
-            fn(lane, n0, n1)
-
-    _run_groups(xp, groups, work)
+    _run(xp, _ByLane(chunks, lanes), lambda item: fn(*item))
 
 
 def run_chunks(xp, fn, chunks):
     """Call ``fn(n0, n1)`` for every chunk (chunks write disjoint outputs, so any order will do)."""
-    _run_groups(xp, chunks, lambda chunk: fn(*chunk))
+    _run(xp, _InOrder(chunks), lambda chunk: fn(*chunk))

@@ -15,7 +15,7 @@ gradient with the flipped weights (otherwise col2im adds the columns back).
 """
 from ..backend import xp_of
 from . import _conv_kernels, _im2col, _jit, _kernel_rows, _threads
-from ._layout import nchw_view
+from ._layout import even_chunks, nchw_view
 from ._util import boolean, filler_spec, four_d, number, shape_error, spatial_pair
 from .layer import Layer
 from .registry import register
@@ -124,7 +124,7 @@ class Convolution(Layer):
             limit = CHUNK_ELEMENTS if _threads.blas_held() else BLAS_THREADED_CHUNK_ELEMENTS
         size = max(1, min(n, limit // max(per_image, 1)))
         size = max(size, min(n, -(-out_cols // max(rows, 1))))
-        return [(n0, min(n, n0 + size)) for n0 in range(0, n, size)]
+        return even_chunks(n, size)
 
     def _column_blocks(self, chunks, out_cols):
         """Output-channel blocks for a batch that is one chunk of an ungrouped layer, else None."""

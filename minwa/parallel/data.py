@@ -22,8 +22,9 @@ import time
 
 from .. import backend
 from ..comm import create_strategy, get_world
-from ..comm.handle import Handle
+from ..comm.handle import Handle, progress_all
 from ..failure.watchdog import waiting_in
+from ..layers import _threads
 from .batch_norm_sync import sync_batch_norm
 from .batch_sharded_random import BatchShardedRandom
 from .data_options import DEFAULT_BUCKET_BYTES, check_options, clips_gradients
@@ -36,7 +37,7 @@ class DataParallel:
     """Synchronous data-parallel SGD over MPI with butterfly averaging and lazy updates."""
 
     def __init__(self, net, solver, comm=None, strategy="butterfly", bucket_bytes=DEFAULT_BUCKET_BYTES, lazy=True,
-                 sharded=False, timeline=None, error_feedback=False, int8_block=256, progress_thread=True, **unknown):
+                 sharded=False, timeline=None, error_feedback=False, int8_block=256, progress_thread=None, **unknown):
         bucket_bytes = check_options(solver, bucket_bytes, lazy, sharded, error_feedback, int8_block,
                                      progress_thread, unknown)
         self.clipping = clips_gradients(solver)
@@ -67,7 +68,12 @@ class DataParallel:
             load_part_states(self.buckets, solver)
         self._progress = None
         # sync mode waits for its transfers right after starting them: a helper would only contend for them
-        if progress_thread and lazy and self.size > 1 and _threads_allowed():
+        self._polling = lazy and self.size > 1
+        if self._polling:  # every pass the main thread runs drives the transfers between its chunks
+            _threads.add_poll(progress_all)
+        if progress_thread is None:  # a GPU's passes return at once and the host then blocks where none poll
+            progress_thread = self.xp.__name__ != "numpy"
+        if progress_thread and self._polling and _threads_allowed():
             from ..comm.progress_thread import ProgressThread
 
             self._progress = ProgressThread()
@@ -259,8 +265,11 @@ class DataParallel:
             self._wait_all()
 
     def close(self):
-        """finish(), detach the hooks and stop the progress thread."""
+        """finish(), detach the hooks, stop polling between chunks and stop the progress thread."""
         self.finish()
+        if self._polling:
+            _threads.remove_poll(progress_all)
+            self._polling = False
         before, after = self._hooks
         if before in self.net.before_forward:
             self.net.before_forward.remove(before)

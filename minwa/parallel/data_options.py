@@ -20,8 +20,9 @@ def check_options(solver, bucket_bytes, lazy, sharded, error_feedback, int8_bloc
     """Raise ConfigError for a bad option; returns ``bucket_bytes`` with None read as no limit (one bucket)."""
     if unknown:
         raise ConfigError(f"parallel: unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}")
-    for name, value in (("lazy", lazy), ("sharded", sharded), ("error_feedback", error_feedback),
-                        ("progress_thread", progress_thread)):
+    if progress_thread is not None and not isinstance(progress_thread, bool):
+        raise ConfigError(f"parallel.progress_thread: expected true, false or nothing (auto), got {progress_thread!r}")
+    for name, value in (("lazy", lazy), ("sharded", sharded), ("error_feedback", error_feedback)):
         if not isinstance(value, bool):
             raise ConfigError(f"parallel.{name}: expected true or false, got {value!r}")
     if isinstance(int8_block, bool) or not isinstance(int8_block, int) or int8_block < 1:

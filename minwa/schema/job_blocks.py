@@ -27,7 +27,8 @@ PARALLEL_FIELDS = {
     "mode": Field("enum", "data", choices=("data", "model-data", "single")),
     "strategy": Field("str", "butterfly"), "bucket_bytes": Field("float", minimum=0.0, doc="none: one bucket"),
     "lazy": Field("bool", True), "sharded": Field("bool", False), "error_feedback": Field("bool", False),
-    "int8_block": Field("int", 256, minimum=1), "progress_thread": Field("bool", True),
+    "int8_block": Field("int", 256, minimum=1),
+    "progress_thread": Field("bool", doc="lazy mode; none: on GPUs only (CPU passes poll between their chunks)"),
 }
 DATA_FIELDS = {
     "source": Field("str"), "path": Field("str"), "train_path": Field("str"), "test_path": Field("str"),

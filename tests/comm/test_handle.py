@@ -91,3 +91,32 @@ def test_a_short_wait_polls_by_yielding_the_core_not_by_a_timed_sleep(monkeypatc
 
     assert Handle(stages(), name="from self").wait().tolist() == sent.tolist()
     assert len(yields) == 3
+
+
+def test_a_layer_pass_drives_a_transfer_in_flight(monkeypatch):
+    """Lazy update polls between compute chunks: the transfer finishes with nobody calling test() or wait()."""
+    import numpy as np
+    from mpi4py import MPI
+
+    from minwa.comm.handle import progress_all
+    from minwa.layers import _threads
+
+    monkeypatch.setenv("MINWA_THREADS", "1")  # every chunk on this thread, which registered the poll
+    monkeypatch.setattr(_threads, "POLL_S", 0.0)
+    sent, received = np.arange(4.0), np.zeros(4)
+    request = MPI.COMM_SELF.Irecv(received, source=0, tag=9)
+
+    def stages():
+        yield [request]
+        return received.copy()
+
+    handle = Handle(stages(), name="in flight")
+    send = MPI.COMM_SELF.Isend(sent, dest=0, tag=9)
+    assert not handle.done  # a handle moves on only when driven
+    _threads.add_poll(progress_all)
+    try:
+        _threads.run_chunks(np, lambda n0, n1: None, [(0, 1), (1, 2), (2, 3)])
+    finally:
+        _threads.remove_poll(progress_all)
+    send.Wait()
+    assert handle.done and handle.result.tolist() == sent.tolist()

@@ -69,3 +69,16 @@ def test_blas_threads_are_restored(monkeypatch):
     _threads.run_chunks(np, lambda n0, n1: seen.append(threads()), [(0, 1), (1, 2), (2, 3)])
     assert all(set(s) == {1} for s in seen) and len(seen) == 3  # one BLAS thread per worker while chunks run
     assert threads() == before
+
+
+def test_chunks_are_even_and_there_are_enough_to_share():
+    """100 images in chunks of at most 64 are two of 50, not 64 + 36; a small pass still splits in MIN_CHUNKS."""
+    assert _layout.even_chunks(100, 64) == [(0, 50), (50, 100)]
+    assert _layout.even_chunks(7, 3) == [(0, 2), (2, 4), (4, 7)]
+    for n, size in [(1, 1), (5, 2), (100, 3), (100, 100), (33, 8)]:
+        chunks = _layout.even_chunks(n, size)
+        lengths = [b - a for a, b in chunks]
+        assert chunks[0][0] == 0 and chunks[-1][1] == n and all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+        assert max(lengths) <= size and max(lengths) - min(lengths) <= 1
+    assert len(_layout.batch_chunks(np, 100, 10)) == _layout.MIN_CHUNKS  # 100 small images: 4 of 25, not 1
+    assert len(_layout.batch_chunks(np, 3, 10)) == 3

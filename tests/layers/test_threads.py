@@ -112,3 +112,81 @@ def test_convolution_column_blocks(make_layer, rng, monkeypatch, param):
     for threads in THREADS[1:]:
         for a, b in zip(blocked["1"], blocked[threads]):
             np.testing.assert_array_equal(b, a)
+
+
+def test_the_thread_that_starts_a_pass_polls_between_its_chunks(monkeypatch):
+    """Lazy update's transfers move on during long passes; only the registering thread calls MPI."""
+    import threading
+    import time
+
+    from minwa.layers import _threads
+
+    monkeypatch.setenv("MINWA_THREADS", "2")
+    monkeypatch.setattr(_threads, "POLL_S", 0.0)
+    me, callers = threading.get_ident(), []
+
+    def poll():
+        callers.append(threading.get_ident())
+
+    def chunk(n0, n1):
+        time.sleep(0.002)  # long enough that both threads take chunks
+
+    _threads.add_poll(poll)
+    try:
+        _threads.run_chunks(np, chunk, [(i, i + 1) for i in range(6)])
+        assert callers and set(callers) == {me}
+        # a pass started by another thread does not call this thread's polls
+        callers.clear()
+        other = threading.Thread(target=_threads.run_chunks, args=(np, lambda n0, n1: None, [(0, 1), (1, 2)]))
+        other.start()
+        other.join()
+        assert callers == []
+    finally:
+        _threads.remove_poll(poll)
+    _threads.run_chunks(np, lambda n0, n1: None, [(0, 1), (1, 2)])
+    assert callers == []
+
+
+def test_polls_are_spaced_by_poll_s(monkeypatch):
+    import time
+
+    from minwa.layers import _threads
+
+    monkeypatch.setenv("MINWA_THREADS", "1")
+    monkeypatch.setattr(_threads, "POLL_S", 60.0)
+    monkeypatch.setattr(_threads, "_last_poll", [time.perf_counter() - 120.0])
+    calls = []
+    _threads.add_poll(lambda: calls.append(1))
+    try:
+        _threads.run_chunks(np, lambda n0, n1: None, [(i, i + 1) for i in range(5)])
+    finally:
+        _threads._polls.clear()
+    assert calls == [1]  # the first round only: the next is a minute away
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_lanes_take_their_chunks_in_order_whichever_thread_runs_them(monkeypatch, threads):
+    """Chunk i is lane i % lanes's, and each lane sees its chunks one at a time in order (its sum is fixed)."""
+    import threading
+    import time
+
+    from minwa.layers import _threads
+
+    monkeypatch.setenv("MINWA_THREADS", threads)
+    chunks = [(i, i + 1) for i in range(11)]
+    seen, running, overlaps = {}, set(), []
+    lock = threading.Lock()
+
+    def work(lane, n0, n1):
+        with lock:
+            if lane in running:
+                overlaps.append(lane)
+            running.add(lane)
+        time.sleep(0.001 * ((n0 * 7) % 3))  # uneven chunks, so threads drift apart
+        with lock:
+            running.discard(lane)
+            seen.setdefault(lane, []).append(n0)
+
+    _threads.run_lanes(np, work, chunks, lanes=4)
+    assert overlaps == []
+    assert seen == {lane: list(range(lane, 11, 4)) for lane in range(4)}

@@ -125,7 +125,8 @@ def train_data_parallel(comm, name, options, solver, dtype, net_model=None, step
     engine.finish()
     info = {"bytes_sent": comm.bytes_sent - bytes_before,
             "collectives": comm.counters["collectives"] - collectives_before,
-            "bucket_sizes": [b.size for b in engine.buckets], "pending": pending, "metrics": engine.metrics()}
+            "bucket_sizes": [b.size for b in engine.buckets], "pending": pending, "metrics": engine.metrics(),
+            "progress_thread": engine._progress is not None, "polls_between_chunks": engine._polling}
     return net, engine, info
 
 
@@ -137,7 +138,9 @@ def save_run(directory, name, comm, net, info):
     if comm.rank == 0:
         summary = {"bucket_sizes": info["bucket_sizes"], "bytes_sent": [g["bytes_sent"] for g in gathered],
                    "collectives_during_steps": [g["collectives"] for g in gathered],
-                   "pending_after_step": [g["pending"] for g in gathered], "metrics": info["metrics"]}
+                   "pending_after_step": [g["pending"] for g in gathered], "metrics": info["metrics"],
+                   "progress_thread": [g["progress_thread"] for g in gathered],
+                   "polls_between_chunks": [g["polls_between_chunks"] for g in gathered]}
         with open(os.path.join(directory, f"{name}.json"), "w", encoding="utf-8") as f:
             json.dump(summary, f)
 

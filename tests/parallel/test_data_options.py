@@ -16,6 +16,7 @@ pytestmark = pytest.mark.mpi
 @pytest.mark.parametrize(("options", "solver", "message"), [
     ({"bucket": 5}, "sgd", r"parallel: unknown option\(s\) bucket; known: strategy, bucket_bytes"),
     ({"lazy": "yes"}, "sgd", "parallel.lazy: expected true or false, got 'yes'"),
+    ({"progress_thread": "yes"}, "sgd", "parallel.progress_thread: expected true, false or nothing"),
     ({"bucket_bytes": -1}, "sgd", "parallel.bucket_bytes: expected a number of bytes >= 0"),
     ({"int8_block": 0}, "sgd", "parallel.int8_block: expected a whole number >= 1"),
     ({"sharded": True}, "clip", "parallel.sharded: solver.clip_gradients needs the norm of the whole gradient"),

@@ -40,7 +40,7 @@ MODES = {
     "sync": ({"lazy": False}, "sgd"),
     "lazy": ({"lazy": True, "bucket_bytes": 0}, "sgd"),
     "lazy_one_bucket": ({"lazy": True, "bucket_bytes": None}, "sgd"),
-    "lazy_no_thread": ({"lazy": True, "bucket_bytes": 0, "progress_thread": False}, "sgd"),
+    "lazy_thread": ({"lazy": True, "bucket_bytes": 0, "progress_thread": True}, "sgd"),
     "sharded": ({"sharded": True, "bucket_bytes": 0}, "sgd"),
     "sharded_sync": ({"sharded": True, "lazy": False, "bucket_bytes": 2000}, "sgd"),
     "allreduce": ({"strategy": "allreduce", "bucket_bytes": 0}, "sgd"),
@@ -57,7 +57,7 @@ COMPRESSED = {
                       "sgd"),
     "int8_sharded": ({"strategy": "butterfly_int8", "sharded": True, "bucket_bytes": 0, "int8_block": 64}, "sgd"),
 }
-BUTTERFLY_MODES = ("sync", "lazy", "lazy_one_bucket", "lazy_no_thread", "sharded", "sharded_sync", "nesterov_lazy",
+BUTTERFLY_MODES = ("sync", "lazy", "lazy_one_bucket", "lazy_thread", "sharded", "sharded_sync", "nesterov_lazy",
                    "adam_sharded", "clip_lazy", "skip_step")
 
 
@@ -162,6 +162,10 @@ def test_n_ranks_equal_one_process_in_every_mode(tmp_path, n, mpirun):
             assert info["bucket_sizes"] == [85, 400, 222, 112]
         if not options.get("lazy", True):
             assert info["pending_after_step"] == [False] * n
+        # lazy CPU ranks drive their transfers between compute chunks; a helper thread only when asked for
+        lazy = options.get("lazy", True) and n > 1
+        assert info["polls_between_chunks"] == [lazy] * n, name
+        assert info["progress_thread"] == [lazy and options.get("progress_thread") is True] * n, name
         trained = STEPS - len(options.get("skip", ()))
         assert info["metrics"]["comm_bytes_per_step"] == pytest.approx(info["bytes_sent"][0] / trained)
         assert info["metrics"]["comm_bound_bytes_per_step"] == pytest.approx(2 * (n - 1) / n * 8 * sum(
@@ -258,7 +262,8 @@ def _worker_extras(comm, directory):
         accumulated(net, engine, iter_size, xs, ys, slice(comm.rank * local, (comm.rank + 1) * local), "float64")
         engine.finish()
         info = {"bytes_sent": 0, "collectives": 0, "bucket_sizes": [b.size for b in engine.buckets],
-                "pending": False, "metrics": {}}
+                "pending": False, "metrics": {},
+                "progress_thread": engine._progress is not None, "polls_between_chunks": engine._polling}
         engine.close()
         save_run(directory, name, comm, net, info)
 
