@@ -7,14 +7,15 @@ works channels-last: a chunk of images is unrolled by im2col into a tall
 so the working set stays in cache and no Python loop runs over pixels; chunks run on
 the host threads of _threads.py.  On a CPU, an ungrouped layer with vertical stride 1
 unrolls one kernel row only and sums one GEMM per kernel row instead, each chunk zero-padded
-in cache, so no padded copy of the batch is made or kept for backward (_kernel_rows.py).
-The output is returned as an NCHW view of that channels-last memory (see _layout.py).
-Backward reuses the same kernels: the weight gradient is cols^T @ dY, and the input
-gradient of a stride-1 convolution is itself a convolution of the padded output
-gradient with the flipped weights (otherwise col2im adds the columns back).
+in cache, so no padded copy of the batch is made or kept for backward (_kernel_rows.py); a first
+layer, whose few-channel input is NCHW, unrolls its image planes instead (_planes.py).  The output
+is returned as an NCHW view of that channels-last memory (see _layout.py).  Backward reuses the
+same kernels: the weight gradient is cols^T @ dY, and the input gradient of a stride-1 convolution is
+itself a convolution of the padded output gradient with the flipped weights (otherwise col2im adds the
+columns back).
 """
 from ..backend import xp_of
-from . import _conv_kernels, _im2col, _jit, _kernel_rows, _threads
+from . import _conv_kernels, _im2col, _jit, _kernel_rows, _planes, _threads
 from ._layout import even_chunks, nchw_view
 from ._util import boolean, filler_spec, four_d, number, shape_error, spatial_pair
 from .layer import Layer
@@ -179,8 +180,16 @@ class Convolution(Layer):
         h, w = x.shape[2], x.shape[3]
         oh, ow = self._out_hw(h, w)
         bias = self.bias.data if self.bias is not None else None
-        y, self._source = self._conv_nhwc(x.transpose(0, 2, 3, 1), self.pad, self._weight_columns(), self.kernel,
-                                          self.stride, self.dilation, (oh, ow), self.num_output, bias, self.relu)
+        if _planes.applies(x, self.group, self.kernel, _kernel_rows.MIN_FORWARD_DEPTH):
+            y = xp_of(x).empty((x.shape[0], oh, ow, self.num_output), dtype=x.dtype)
+            chunks = self._chunks(xp_of(x), x.shape[0], oh * ow * self.weight.data[0].size, oh * ow, self.num_output)
+            _planes.convolve(x, self.weight.data, y, chunks, self.kernel, self.stride, self.dilation, self.pad,
+                             lambda rows: _add_bias_relu(xp_of(x), rows, bias, self.relu))
+            self._source = (x.transpose(0, 2, 3, 1), self.pad)
+        else:
+            y, self._source = self._conv_nhwc(x.transpose(0, 2, 3, 1), self.pad, self._weight_columns(),
+                                              self.kernel, self.stride, self.dilation, (oh, ow), self.num_output,
+                                              bias, self.relu)
         self._in_shape = x.shape
         self._relu_out = y if self.relu else None  # y > 0 exactly where the ReLU passes a gradient
         return [nchw_view(y)]
