@@ -62,7 +62,12 @@ def rank_main(args):
             json.dump({"images_per_s": args.steps * args.batch * args.world / seconds,
                        "seconds_per_step": seconds / args.steps}, f)
     if args.world > 1:
-        dist.destroy_process_group()
+        # both ranks are past their last collective and the figures are written. Leave without gloo's
+        # teardown: a rank closing its sockets while the other still tears down aborted the other one
+        # ("terminate called without an active exception", exit -6): two of four data_parallel.py runs in a row
+        dist.barrier()
+        sys.stdout.flush()
+        os._exit(0)
 
 
 def run(world, model, batch, steps, warmup, timeout=1800):
