@@ -7,8 +7,8 @@ works channels-last: a chunk of images is unrolled by im2col into a tall
 so the working set stays in cache and no Python loop runs over pixels; chunks run on
 the host threads of _threads.py.  On a CPU, an ungrouped layer with vertical stride 1
 unrolls one kernel row only and sums one GEMM per kernel row instead, each chunk zero-padded
-in cache, so no padded copy of the batch is made or kept for backward (_kernel_rows.py); a first
-layer, whose few-channel input is NCHW, unrolls its image planes instead (_planes.py).  The output
+in cache, so no padded copy of the batch is made or kept for backward (_kernel_rows.py); a layer
+with few input channels (a first layer) unrolls padded image planes instead (_planes.py).  The output
 is returned as an NCHW view of that channels-last memory (see _layout.py).  Backward reuses the
 same kernels: the weight gradient is cols^T @ dY, and the input gradient of a stride-1 convolution is
 itself a convolution of the padded output gradient with the flipped weights (otherwise col2im adds the

@@ -25,15 +25,18 @@ def test_plane_columns_are_im2col_columns_in_caffe_order(rng, kernel, stride, di
     np.testing.assert_array_equal(cols, ref)
 
 
-def test_a_first_layer_takes_the_plane_path_and_a_later_one_does_not(make_layer, rng, monkeypatch):
+def test_the_plane_path_is_chosen_by_shape_not_memory_layout(make_layer, rng, monkeypatch):
+    """A layer gets the same bits from NCHW and channels-last input (the pipeline split relies on it)."""
     calls = []
     real = _planes.convolve
     monkeypatch.setattr(_planes, "convolve", lambda *a, **k: calls.append(1) or real(*a, **k))
     spec = {"type": "Convolution", "name": "conv", "convolution_param": {"num_output": 8, "kernel_size": 5, "pad": 2}}
     layer, _ = make_layer(spec, [(2, 3, 9, 9)])
     x = rng.standard_normal((2, 3, 9, 9))
-    y = layer.forward([x])[0]
-    assert calls == [1]
+    y = np.array(layer.forward([x])[0])
     channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # a convolution's output
-    np.testing.assert_allclose(layer.forward([channels_last])[0], y, rtol=1e-12, atol=1e-12)
-    assert calls == [1]
+    np.testing.assert_array_equal(layer.forward([channels_last])[0], y)
+    assert calls == [1, 1]
+    deep, _ = make_layer(dict(spec, convolution_param={"num_output": 8, "kernel_size": 5, "pad": 2}), [(2, 16, 9, 9)])
+    deep.forward([rng.standard_normal((2, 16, 9, 9))])  # kernel rows 80 deep: the kernel-row path
+    assert calls == [1, 1]
