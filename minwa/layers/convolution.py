@@ -15,7 +15,7 @@ itself a convolution of the padded output gradient with the flipped weights (oth
 columns back).
 """
 from ..backend import xp_of
-from . import _conv_kernels, _im2col, _jit, _kernel_rows, _planes, _threads
+from . import _conv_kernels, _conv_weights, _im2col, _jit, _kernel_rows, _planes, _threads
 from ._layout import even_chunks, nchw_view
 from ._util import boolean, filler_spec, four_d, number, shape_error, spatial_pair
 from .layer import Layer
@@ -34,12 +34,6 @@ GPU_CHUNK_ELEMENTS = 1 << 27
 #: when the whole batch is one chunk (small images, many channels: Deep Image's late layers), its GEMMs
 #: are split into blocks of this many output channels instead, so they still spread over the threads
 COLUMN_BLOCK = 128
-#: output channels per block when weights are copied to or from Caffe's layout on the threads
-WEIGHT_BLOCK = 32
-
-
-#: weights smaller than this (elements) are re-laid out in one call: a pass on the threads costs ~0.5 ms
-THREADED_COPY = 1 << 18
 
 
 def _add_bias_relu(xp, ymat, bias, relu):
@@ -54,14 +48,6 @@ def _add_bias_relu(xp, ymat, bias, relu):
         ymat += bias
     if relu:
         xp.maximum(ymat, 0, out=ymat)
-
-
-def _copy_by_channels(xp, fn, count, elements):
-    """Run ``fn(c0, c1)`` over blocks of ``count`` output channels, on the threads for a big weight."""
-    if elements < THREADED_COPY:
-        fn(0, count)
-        return
-    _threads.run_chunks(xp, fn, [(c0, min(count, c0 + WEIGHT_BLOCK)) for c0 in range(0, count, WEIGHT_BLOCK)])
 
 
 @register
@@ -148,31 +134,6 @@ class Convolution(Layer):
         size = channels // self.group
         return [(g * size, (g + 1) * size) for g in range(self.group)]
 
-    def _weight_columns(self):
-        """Weights as (group, kh*kw*Cg, Og) matrices matching im2col's (kh, kw, C) column order.
-
-        Each group's matrix is a transposed view of an (O, kh, kw, Cg) copy made on the threads
-        by blocks of output channels (one strided gather of a big layer's weights costs ms).
-        """
-        o, cg, kh, kw = self.weight.shape
-        xp = xp_of(self.weight.data)
-        rows = xp.empty((o, kh, kw, cg), dtype=self.weight.data.dtype)
-        src = self.weight.data
-
-        def block(o0, o1):
-            rows[o0:o1] = src[o0:o1].transpose(0, 2, 3, 1)
-
-        _copy_by_channels(xp, block, o, src.size)
-        og = o // self.group
-        return [rows[g * og:(g + 1) * og].reshape(og, kh * kw * cg).T for g in range(self.group)]
-
-    def _flipped_columns(self):
-        """Weights of the transposed convolution: (group, kh*kw*Og, Cg), kernel flipped."""
-        o, cg, kh, kw = self.weight.shape
-        g = self.group
-        w = self.weight.data.reshape(g, o // g, cg, kh, kw)[:, :, :, ::-1, ::-1]
-        return w.transpose(0, 3, 4, 1, 2).reshape(g, kh * kw * (o // g), cg)
-
     # -- forward ------------------------------------------------------------------
     def forward(self, bottoms):
         x = bottoms[0]
@@ -187,9 +148,9 @@ class Convolution(Layer):
                              lambda rows: _add_bias_relu(xp_of(x), rows, bias, self.relu))
             self._source = (x.transpose(0, 2, 3, 1), self.pad)
         else:
-            y, self._source = self._conv_nhwc(x.transpose(0, 2, 3, 1), self.pad, self._weight_columns(),
-                                              self.kernel, self.stride, self.dilation, (oh, ow), self.num_output,
-                                              bias, self.relu)
+            wcols = _conv_weights.columns(self.weight.data, self.group)
+            y, self._source = self._conv_nhwc(x.transpose(0, 2, 3, 1), self.pad, wcols, self.kernel, self.stride,
+                                              self.dilation, (oh, ow), self.num_output, bias, self.relu)
         self._in_shape = x.shape
         self._relu_out = y if self.relu else None  # y > 0 exactly where the ReLU passes a gradient
         return [nchw_view(y)]
@@ -263,12 +224,20 @@ class Convolution(Layer):
         if dy is None:
             dy = xp.zeros((n, o, oh, ow), dtype=source.dtype)
         dy = xp.ascontiguousarray(dy.transpose(0, 2, 3, 1))  # (N, OH, OW, O); a no-op for our own layout
-        self.weight.grad, bias_grad, dy = self._weight_grad(source, pad, dy, (oh, ow))
+        rows, masked = self._output_grad_rows(xp, dy)
+        self.weight.grad, bias_grad = self._weight_grad(source, pad, rows, (oh, ow))
         if self.bias is not None:
             self.bias.grad = bias_grad
         if not propagate_down[0]:
             return [None]
-        return [nchw_view(self._input_grad(dy, (h, w), (oh, ow)))]
+        return [nchw_view(self._input_grad(masked, (h, w), (oh, ow)))]
+
+    def _transposed_pad(self):
+        """The padding of the input gradient as a full convolution of the output gradient with the flipped
+        kernel (a stride-1 layer whose pad is at most its kernel's reach), else None."""
+        (kh, kw), (ph, pw), (dh, dw) = self.kernel, self.pad, self.dilation
+        qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+        return (qh, qw) if self.stride == (1, 1) and qh >= 0 and qw >= 0 else None
 
     def _output_grad_rows(self, xp, dy):
         """``rows(n0, n1, sums)``: images n0:n1 of the output gradient as an (images*OH*OW, O) matrix,
@@ -300,10 +269,9 @@ class Convolution(Layer):
 
         return kernel_rows, masked
 
-    def _weight_grad(self, source, pad, dy, out_hw):
+    def _weight_grad(self, source, pad, rows, out_hw):
         """Gradients of the weights (Caffe's layout) and of the bias, from one pass of im2col over the input
-        ``source`` zero-padded by ``pad``; and the output gradient with the fused ReLU's mask applied, for
-        the input gradient."""
+        ``source`` zero-padded by ``pad`` and the output gradient's ``rows`` (``_output_grad_rows``)."""
         xp = xp_of(source)
         n = source.shape[0]
         oh, ow = out_hw
@@ -326,7 +294,6 @@ class Convolution(Layer):
         shape = (lanes, o, width) if blocks is not None else (lanes, self.group, width, og)
         partial = xp.zeros(shape, dtype=source.dtype)
         partial_bias = xp.zeros((lanes, o), dtype=source.dtype)
-        rows, masked = self._output_grad_rows(xp, dy)
         if blocks is not None:
             cols = self._all_columns(xp, views[0], n, oh * ow, width, source.dtype)
             dymat = rows(0, n, partial_bias[0])
@@ -355,34 +322,22 @@ class Convolution(Layer):
         for lane in range(1, lanes):
             dwsum += partial[lane]
             dbias += partial_bias[lane]
-        # back to Caffe's (O, Cg, kh, kw), by blocks of output channels on the threads
-        if blocks is not None:
-            src = dwsum.reshape(1, o, kh, kw, cg).transpose(0, 1, 4, 2, 3)
-        else:
-            src = dwsum.reshape(self.group, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
-        dw = xp.empty((self.group, src.shape[1], cg, kh, kw), dtype=source.dtype)
-
-        def to_caffe(o0, o1):
-            dw[:, o0:o1] = src[:, o0:o1]
-
-        _copy_by_channels(xp, to_caffe, src.shape[1], src.size)
-        return dw.reshape(o, cg, kh, kw), dbias, masked
+        return _conv_weights.to_caffe(dwsum, self.weight.shape, self.group, blocks is not None), dbias
 
     def _input_grad(self, dy, in_hw, out_hw):
         """dL/dx as a channels-last (N, H, W, C) array."""
         xp = xp_of(dy)
-        (kh, kw), (ph, pw), (dh, dw) = self.kernel, self.pad, self.dilation
-        qh, qw = dh * (kh - 1) - ph, dw * (kw - 1) - pw
-        if self.stride == (1, 1) and qh >= 0 and qw >= 0:
-            # a stride-1 convolution's input gradient is the full convolution with the flipped kernel
-            return self._conv_nhwc(dy, (qh, qw), self._flipped_columns(), self.kernel, (1, 1), self.dilation,
-                                   in_hw, self.channels)[0]
+        (kh, kw), (ph, pw) = self.kernel, self.pad
+        q = self._transposed_pad()
+        if q is not None:  # a stride-1 convolution's input gradient is the full convolution with the flipped kernel
+            flipped = _conv_weights.flipped_columns(self.weight.data, self.group)
+            return self._conv_nhwc(dy, q, flipped, self.kernel, (1, 1), self.dilation, in_hw, self.channels)[0]
         n = dy.shape[0]
         h, w = in_hw
         oh, ow = out_hw
         o, cg = self.num_output, self.channels // self.group
         og = o // self.group
-        wcols = self._weight_columns()
+        wcols = _conv_weights.columns(self.weight.data, self.group)
         dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, self.channels), dtype=dy.dtype)
         groups = self._groups(self.channels)
 

@@ -83,3 +83,4 @@ def test_shallow_kernel_rows_keep_im2col_in_the_forward_only(make_layer, monkeyp
     calls.update(convolve=0, add_weight_grad=0)
     _pass(make_layer, np.random.default_rng(3), {"num_output": 32, "kernel_size": 3, "pad": 1}, (2, 32, 6, 6), False)
     assert calls == {"convolve": 2, "add_weight_grad": 1}  # the forward (depth 3*32) and the input gradient
+
