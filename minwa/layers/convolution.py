@@ -142,10 +142,11 @@ class Convolution(Layer):
         oh, ow = self._out_hw(h, w)
         bias = self.bias.data if self.bias is not None else None
         if _planes.applies(x, self.group, self.kernel, _kernel_rows.MIN_FORWARD_DEPTH):
-            y = xp_of(x).empty((x.shape[0], oh, ow, self.num_output), dtype=x.dtype)
-            chunks = self._chunks(xp_of(x), x.shape[0], oh * ow * self.weight.data[0].size, oh * ow, self.num_output)
+            xp = xp_of(x)
+            y = xp.empty((x.shape[0], oh, ow, self.num_output), dtype=x.dtype)
+            chunks = self._chunks(xp, x.shape[0], oh * ow * self.weight.data[0].size, oh * ow, self.num_output)
             _planes.convolve(x, self.weight.data, y, chunks, self.kernel, self.stride, self.dilation, self.pad,
-                             lambda rows: _add_bias_relu(xp_of(x), rows, bias, self.relu))
+                             lambda rows: _add_bias_relu(xp, rows, bias, self.relu))
             self._source = (x.transpose(0, 2, 3, 1), self.pad)
         else:
             wcols = _conv_weights.columns(self.weight.data, self.group)
