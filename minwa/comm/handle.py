@@ -49,9 +49,9 @@ def _others_in_flight(handle):
         return [h for h in _IN_FLIGHT if h is not handle]
 
 
-def progress_all():
-    """Advance every transfer in flight in this process, without blocking."""
-    for handle in _others_in_flight(None):
+def progress_all(skip=None):
+    """Advance every transfer in flight in this process but ``skip``, without blocking."""
+    for handle in _others_in_flight(skip):
         handle.test()
 
 
@@ -133,8 +133,7 @@ class Handle:
         bound = timeout if timeout is not None else Handle.timeout
         with waiting_in(self.name):
             while not self.test():
-                for other in _others_in_flight(self):
-                    other.test()
+                progress_all(skip=self)
                 waited = time.perf_counter() - start
                 if bound is not None and waited > bound:
                     watchdog = current_watchdog()
